@@ -1,1 +1,57 @@
+//! Hypervisor sockets: byte streams between a host and its virtual machines, on every
+//! hypervisor, behind one address type and one URI grammar.
+//!
+//! | transport | URI | where |
+//! |---|---|---|
+//! | Linux `AF_VSOCK` | `vsock://CID:PORT`, `vsock://:PORT` | Linux hosts and guests (KVM, QEMU, Firecracker guests, Hyper-V guests) |
+//! | Hyper-V sockets | `hvsock://VM/SERVICE` | Windows hosts and guests |
+//! | hyperkit | `hyperkit://:PORT/DIR` | macOS hosts of hyperkit VMs (Docker Desktop, LinuxKit) |
+//! | hybrid vsock | `hybrid://:PORT/UDS` | hosts of Firecracker, Cloud Hypervisor, vhost-device-vsock VMs |
+//! | Unix, TCP | `unix:///PATH`, `tcp://HOST:PORT` | vfkit / krunkit per-port sockets, relays |
+//!
+//! [`Stream`] and [`Listener`] work like `std::net`'s `TcpStream` and `TcpListener`:
+//!
+//! ```no_run
+//! use std::io::{Read, Write};
+//! use std::net::Shutdown;
+//!
+//! // From a Firecracker host to port 52 in the guest:
+//! let mut stream = hvsock::Stream::connect(&"hybrid://:52/run/vm/v.sock".parse()?)?;
+//! stream.write_all(b"hello")?;
+//! stream.shutdown(Shutdown::Write)?;
+//! let mut reply = Vec::new();
+//! stream.read_to_end(&mut reply)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![warn(missing_docs)]
 
+mod addr;
+mod error;
+pub mod hybrid_proto;
+mod listener;
+mod options;
+mod stream;
+mod transport;
+pub mod uri;
+
+pub use addr::{
+    from_sockaddr_hv, port_from_service, service_from_port, to_sockaddr_hv, Addr, HvAddr, HybridAddr,
+    HyperkitAddr, TcpAddr, VmId, VsockAddr, AF_HYPERV, AF_VSOCK, SOCKADDR_HV_LEN, SOCKADDR_VM_LEN,
+};
+pub use error::AddrError;
+pub use listener::{Incoming, Listener};
+pub use options::{ConnectOptions, ListenOptions};
+pub use stream::Stream;
+pub use uri::{ParseError, Reason};
+
+/// This machine's vsock context id (CID), from `IOCTL_VM_SOCKETS_GET_LOCAL_CID` on
+/// `/dev/vsock`. Fails with a clear message where there is no vsock (and on every
+/// platform but Linux).
+///
+/// ```no_run
+/// println!("this guest is vsock://{}:PORT", hvsock::local_cid()?);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn local_cid() -> std::io::Result<u32> {
+    transport::local_cid()
+}

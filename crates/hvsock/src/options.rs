@@ -1,0 +1,84 @@
+//! Settings for connecting and listening.
+
+use std::time::Duration;
+
+/// How to connect; see [`Stream::connect_with`](crate::Stream::connect_with).
+///
+/// ```
+/// use std::time::Duration;
+/// let options = hvsock::ConnectOptions::new()
+///     .timeout(Duration::from_secs(3))
+///     .handshake_timeout(Duration::from_secs(1));
+/// # let _ = options;
+/// ```
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) handshake_timeout: Duration,
+}
+
+impl ConnectOptions {
+    /// How long a hybrid-vsock device may take to answer `CONNECT` by default.
+    pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// No connect timeout beyond the system's; the default handshake timeout.
+    pub fn new() -> Self {
+        ConnectOptions { timeout: None, handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT }
+    }
+
+    /// Gives up after `timeout`, handshake included, with `ErrorKind::TimedOut`.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// How long to wait for a hybrid-vsock device's `OK` (default 5 s).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// How to listen; see [`Listener::bind_with`](crate::Listener::bind_with).
+///
+/// ```
+/// let options = hvsock::ListenOptions::new().mode(0o660).backlog(16);
+/// # let _ = options;
+/// ```
+#[derive(Clone, Debug)]
+pub struct ListenOptions {
+    pub(crate) mode: u32,
+    pub(crate) backlog: i32,
+}
+
+impl ListenOptions {
+    /// Mode 0600 for sockets on the filesystem, a backlog of 128.
+    pub fn new() -> Self {
+        ListenOptions { mode: 0o600, backlog: 128 }
+    }
+
+    /// The permission bits of a listening socket created on the filesystem (hyperkit,
+    /// hybrid and Unix listeners); default 0600, so that only the owner can connect.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode & 0o777;
+        self
+    }
+
+    /// The `listen(2)` backlog.
+    pub fn backlog(mut self, backlog: i32) -> Self {
+        self.backlog = backlog;
+        self
+    }
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,248 @@
+//! A connected byte stream on any transport, shaped like `std::net::TcpStream`.
+
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::Shutdown;
+use std::time::Duration;
+
+use socket2::Socket;
+
+use crate::error::context;
+use crate::transport;
+use crate::{Addr, ConnectOptions};
+
+/// A connected hypervisor socket.
+///
+/// ```no_run
+/// use std::io::{Read, Write};
+/// use std::net::Shutdown;
+///
+/// let addr: hvsock::Addr = "hybrid://:1234/run/vm/v.sock".parse()?;
+/// let mut stream = hvsock::Stream::connect(&addr)?;
+/// stream.write_all(b"ping\n")?;
+/// stream.shutdown(Shutdown::Write)?; // the peer sees end-of-file
+/// let mut reply = String::new();
+/// stream.read_to_string(&mut reply)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Stream {
+    socket: Socket,
+    local: Addr,
+    peer: Addr,
+}
+
+impl Stream {
+    /// Connects to `addr`, as [`Stream::connect_with`] with default options.
+    pub fn connect(addr: &Addr) -> io::Result<Stream> {
+        Self::connect_with(addr, &ConnectOptions::new())
+    }
+
+    /// Connects to `addr`, giving up with `ErrorKind::TimedOut` after `timeout`.
+    pub fn connect_timeout(addr: &Addr, timeout: Duration) -> io::Result<Stream> {
+        Self::connect_with(addr, &ConnectOptions::new().timeout(timeout))
+    }
+
+    /// Connects to `addr` on its transport:
+    ///
+    /// - `vsock`: `socket(AF_VSOCK)` + `connect(2)`;
+    /// - `hvsock`: `socket(AF_HYPERV)` + `connect` (Windows);
+    /// - `hyperkit`: `connect(2)` to `<dir>/connect`, then the 18-byte header. hyperkit
+    ///   never answers, so a refused connection shows up as end-of-file on the first read;
+    /// - `hybrid`: `connect(2)` to the device's socket, `CONNECT <port>\n`, and the `OK`
+    ///   reply awaited before anything else is sent;
+    /// - `unix`, `tcp`: `connect(2)`.
+    ///
+    /// Errors name the address: `connect hybrid://:52/run/v.sock: connection refused: ...`.
+    pub fn connect_with(addr: &Addr, options: &ConnectOptions) -> io::Result<Stream> {
+        let connected = transport::connect(addr, options)?;
+        Ok(Stream { socket: connected.socket, local: connected.local, peer: addr.clone() })
+    }
+
+    pub(crate) fn from_accepted(socket: Socket, local: Addr, peer: Addr) -> Stream {
+        Stream { socket, local, peer }
+    }
+
+    /// The address this end is bound to ([`Addr::Unnamed`] for a client on a Unix-socket
+    /// transport; the listener's address for an accepted connection).
+    pub fn local_addr(&self) -> &Addr {
+        &self.local
+    }
+
+    /// The address of the other end.
+    pub fn peer_addr(&self) -> &Addr {
+        &self.peer
+    }
+
+    /// `shutdown(2)`: `Shutdown::Write` sends end-of-file to the peer, which can still
+    /// answer (half-close).
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.socket.shutdown(how).map_err(|e| context(e, "shutdown", &self.peer))
+    }
+
+    /// `dup(2)` (`F_DUPFD_CLOEXEC`): another handle on the same connection.
+    pub fn try_clone(&self) -> io::Result<Stream> {
+        Ok(Stream { socket: self.socket.try_clone()?, local: self.local.clone(), peer: self.peer.clone() })
+    }
+
+    /// `SO_RCVTIMEO`: reads fail with `WouldBlock`/`TimedOut` after `timeout`.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.socket.set_read_timeout(timeout)
+    }
+
+    /// `SO_SNDTIMEO`: writes fail with `WouldBlock`/`TimedOut` after `timeout`.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.socket.set_write_timeout(timeout)
+    }
+
+    /// The current `SO_RCVTIMEO`.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        self.socket.read_timeout()
+    }
+
+    /// The current `SO_SNDTIMEO`.
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        self.socket.write_timeout()
+    }
+
+    /// `SO_SNDBUF`. (vsock sockets buffer on the receiving side only; see
+    /// [`Stream::set_recv_buffer_size`].)
+    pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
+        self.socket.set_send_buffer_size(size)
+    }
+
+    /// `SO_RCVBUF`.
+    pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
+        self.socket.set_recv_buffer_size(size)
+    }
+
+    /// `SO_SNDBUF`.
+    pub fn send_buffer_size(&self) -> io::Result<usize> {
+        self.socket.send_buffer_size()
+    }
+
+    /// `SO_RCVBUF`.
+    pub fn recv_buffer_size(&self) -> io::Result<usize> {
+        self.socket.recv_buffer_size()
+    }
+
+    /// `O_NONBLOCK` (`FIONBIO` on Windows).
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.socket.set_nonblocking(nonblocking)
+    }
+
+    /// `SO_ERROR`: the pending error, if any.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.socket.take_error()
+    }
+
+    /// The underlying socket.
+    pub fn as_socket(&self) -> &Socket {
+        &self.socket
+    }
+
+    /// The underlying socket, consuming the stream.
+    pub fn into_socket(self) -> Socket {
+        self.socket
+    }
+}
+
+impl Read for &Stream {
+    /// `recv(2)`; 0 at end-of-file.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&self.socket).read(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        (&self.socket).read_vectored(bufs)
+    }
+}
+
+impl Write for &Stream {
+    /// `send(2)` (with `MSG_NOSIGNAL` where there is one: a closed peer gives `EPIPE`,
+    /// never `SIGPIPE`).
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&self.socket).write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&self.socket).write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        (&*self).read_vectored(bufs)
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+mod fd {
+    use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+    use super::Stream;
+
+    impl AsFd for Stream {
+        fn as_fd(&self) -> BorrowedFd<'_> {
+            self.socket.as_fd()
+        }
+    }
+
+    impl AsRawFd for Stream {
+        fn as_raw_fd(&self) -> RawFd {
+            self.socket.as_raw_fd()
+        }
+    }
+
+    impl From<Stream> for OwnedFd {
+        fn from(stream: Stream) -> OwnedFd {
+            stream.socket.into()
+        }
+    }
+}
+
+#[cfg(windows)]
+mod socket_handle {
+    use std::os::windows::io::{AsRawSocket, AsSocket, BorrowedSocket, OwnedSocket, RawSocket};
+
+    use super::Stream;
+
+    impl AsSocket for Stream {
+        fn as_socket(&self) -> BorrowedSocket<'_> {
+            AsSocket::as_socket(&self.socket)
+        }
+    }
+
+    impl AsRawSocket for Stream {
+        fn as_raw_socket(&self) -> RawSocket {
+            self.socket.as_raw_socket()
+        }
+    }
+
+    impl From<Stream> for OwnedSocket {
+        fn from(stream: Stream) -> OwnedSocket {
+            stream.socket.into()
+        }
+    }
+}

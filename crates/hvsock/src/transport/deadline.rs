@@ -1,0 +1,71 @@
+//! Connecting with an optional deadline (Unix).
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use socket2::{SockAddr, Socket};
+
+use crate::error::error;
+
+/// `connect(2)`s `socket` to `addr`, giving up with `ErrorKind::TimedOut` at `deadline`.
+///
+/// Without a deadline this is a blocking `connect(2)`; an `EINTR` there is finished with
+/// `poll(2)` rather than a second `connect(2)` (which would fail with `EALREADY`). With a
+/// deadline the socket is made non-blocking for the `connect(2)`, waited on with
+/// `poll(2)`, checked with `SO_ERROR`, and made blocking again.
+pub(crate) fn connect(socket: &Socket, addr: &SockAddr, deadline: Option<Instant>) -> io::Result<()> {
+    if deadline.is_some() {
+        socket.set_nonblocking(true)?;
+    }
+    let result = loop {
+        match socket.connect(addr) {
+            Ok(()) => break Ok(()),
+            Err(e)
+                if e.raw_os_error() == Some(libc::EINPROGRESS) || e.kind() == io::ErrorKind::Interrupted =>
+            {
+                break wait_writable(socket, deadline).and_then(|()| match socket.take_error()? {
+                    Some(err) => Err(err),
+                    None => Ok(()),
+                });
+            }
+            // A Unix socket whose listener's backlog is full: try again shortly.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                remaining(deadline)?;
+                thread::sleep(Duration::from_millis(2));
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    if deadline.is_some() {
+        socket.set_nonblocking(false)?;
+    }
+    result
+}
+
+/// The time left until `deadline` (`None`: no limit), or `TimedOut` once it has passed.
+pub(crate) fn remaining(deadline: Option<Instant>) -> io::Result<Option<Duration>> {
+    match deadline.map(|d| d.saturating_duration_since(Instant::now())) {
+        Some(left) if left.is_zero() => Err(error(io::ErrorKind::TimedOut, "timed out")),
+        left => Ok(left),
+    }
+}
+
+/// `poll(2)`s for `POLLOUT` until `deadline`.
+fn wait_writable(socket: &Socket, deadline: Option<Instant>) -> io::Result<()> {
+    loop {
+        let timeout_ms = match remaining(deadline)? {
+            None => -1,
+            Some(left) => i32::try_from(left.as_millis().max(1)).unwrap_or(i32::MAX),
+        };
+        let mut fds = libc::pollfd { fd: socket.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+        // SAFETY: `fds` is one valid, initialised pollfd and we pass a count of 1.
+        match unsafe { libc::poll(&mut fds, 1, timeout_ms) } {
+            -1 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
+            -1 => return Err(io::Error::last_os_error()),
+            0 => continue, // re-checks the deadline
+            _ => return Ok(()),
+        }
+    }
+}

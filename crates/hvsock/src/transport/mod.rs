@@ -1,0 +1,143 @@
+//! One module per transport. Each turns an address into a connected or listening
+//! [`socket2::Socket`]; [`crate::Stream`] and [`crate::Listener`] do the rest.
+
+use std::io;
+use std::time::Instant;
+
+use socket2::{SockAddr, Socket};
+
+use crate::error::{context, error};
+use crate::{Addr, ConnectOptions, ListenOptions};
+
+#[cfg(unix)]
+mod deadline;
+#[cfg(unix)]
+mod hybrid;
+#[cfg(unix)]
+mod hyperkit;
+#[cfg(windows)]
+mod hyperv;
+mod tcp;
+#[cfg(unix)]
+mod unix;
+#[cfg(target_os = "linux")]
+mod vsock;
+
+#[cfg(not(unix))]
+mod hybrid {
+    crate::transport::unsupported_transport!("hybrid vsock (Unix sockets)", crate::HybridAddr);
+}
+#[cfg(not(unix))]
+mod hyperkit {
+    crate::transport::unsupported_transport!("hyperkit (Unix sockets)", crate::HyperkitAddr);
+}
+#[cfg(not(unix))]
+mod unix {
+    crate::transport::unsupported_transport!("Unix sockets", std::path::Path);
+}
+#[cfg(not(windows))]
+mod hyperv {
+    crate::transport::unsupported_transport!("Hyper-V sockets (AF_HYPERV, Windows only)", crate::HvAddr);
+}
+#[cfg(not(target_os = "linux"))]
+mod vsock {
+    crate::transport::unsupported_transport!("AF_VSOCK (Linux only)", crate::VsockAddr);
+
+    pub(crate) fn local_cid() -> std::io::Result<u32> {
+        Err(crate::error::unsupported("AF_VSOCK (Linux only)"))
+    }
+}
+
+pub(crate) use vsock::local_cid;
+
+/// Defines `connect` and `bind` for a transport this platform lacks: both fail with
+/// `ErrorKind::Unsupported`.
+macro_rules! unsupported_transport {
+    ($what:expr, $addr:ty) => {
+        pub(crate) fn connect(
+            _: &$addr,
+            _: &crate::ConnectOptions,
+        ) -> std::io::Result<crate::transport::Connected> {
+            Err(crate::error::unsupported($what))
+        }
+
+        pub(crate) fn bind(_: &$addr, _: &crate::ListenOptions) -> std::io::Result<crate::transport::Bound> {
+            Err(crate::error::unsupported($what))
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use unsupported_transport;
+
+/// A connected socket and the address it is connected from.
+pub(crate) struct Connected {
+    pub socket: Socket,
+    pub local: Addr,
+}
+
+/// A listening socket, the address it listens on, and what to remove when it closes.
+pub(crate) struct Bound {
+    pub socket: Socket,
+    pub local: Addr,
+    /// A socket file on the filesystem that the listener owns.
+    pub file: Option<SocketFile>,
+}
+
+#[cfg(unix)]
+pub(crate) use unix::SocketFile;
+
+/// Stands in for the socket-file guard where there are no Unix sockets.
+#[cfg(not(unix))]
+pub(crate) struct SocketFile;
+
+/// The deadline that `options` set, counted from now.
+pub(crate) fn deadline(options: &ConnectOptions) -> Option<Instant> {
+    options.timeout.map(|timeout| Instant::now() + timeout)
+}
+
+/// Connects to `addr` on its transport; errors name the address.
+pub(crate) fn connect(addr: &Addr, options: &ConnectOptions) -> io::Result<Connected> {
+    match addr {
+        Addr::Vsock(a) => vsock::connect(a, options),
+        Addr::HyperV(a) => hyperv::connect(a, options),
+        Addr::Hyperkit(a) => hyperkit::connect(a, options),
+        Addr::Hybrid(a) => hybrid::connect(a, options),
+        Addr::Unix(path) => unix::connect(path, options),
+        Addr::Tcp(a) => tcp::connect(a, options),
+        Addr::Unnamed => Err(error(io::ErrorKind::InvalidInput, "an unnamed address cannot be connected to")),
+    }
+    .map_err(|e| context(e, "connect", addr))
+}
+
+/// Binds and listens on `addr`; errors name the address.
+pub(crate) fn bind(addr: &Addr, options: &ListenOptions) -> io::Result<Bound> {
+    match addr {
+        Addr::Vsock(a) => vsock::bind(a, options),
+        Addr::HyperV(a) => hyperv::bind(a, options),
+        Addr::Hyperkit(a) => hyperkit::bind(a, options),
+        Addr::Hybrid(a) => hybrid::bind(a, options),
+        Addr::Unix(path) => unix::bind(path, options),
+        Addr::Tcp(a) => tcp::bind(a, options),
+        Addr::Unnamed => Err(error(io::ErrorKind::InvalidInput, "an unnamed address cannot be listened on")),
+    }
+    .map_err(|e| context(e, "listen on", addr))
+}
+
+/// The address of a peer that `listener` (listening on `local`) accepted from `raw`.
+pub(crate) fn peer_addr(local: &Addr, raw: &SockAddr) -> Addr {
+    match local {
+        Addr::Vsock(_) => vsock_from_sockaddr(raw).map_or(Addr::Unnamed, Addr::Vsock),
+        Addr::Tcp(_) => raw.as_socket().map_or(Addr::Unnamed, |s| Addr::Tcp(tcp::addr_of(&s))),
+        #[cfg(windows)]
+        Addr::HyperV(_) => hyperv::peer_addr(raw).map_or(Addr::Unnamed, Addr::HyperV),
+        Addr::Unix(_) => raw.as_pathname().map_or(Addr::Unnamed, |p| Addr::Unix(p.to_path_buf())),
+        _ => Addr::Unnamed,
+    }
+}
+
+/// Decodes a `sockaddr_vm` from the kernel.
+pub(crate) fn vsock_from_sockaddr(raw: &SockAddr) -> Option<crate::VsockAddr> {
+    // SAFETY: `as_ptr` points at `len()` initialised bytes of the address storage.
+    let bytes = unsafe { std::slice::from_raw_parts(raw.as_ptr().cast::<u8>(), raw.len() as usize) };
+    crate::VsockAddr::from_sockaddr_vm(bytes)
+}

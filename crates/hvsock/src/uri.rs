@@ -1,0 +1,398 @@
+//! The URI grammar shared by every transport.
+//!
+//! | form | meaning |
+//! |---|---|
+//! | `vsock://:P`, `vsock://CID:P` (optional trailing `/`) | `AF_VSOCK`; CID decimal or `any`, `hypervisor`, `local`, `host`; no CID = any |
+//! | `hvsock://VM/SERVICE`, `hvsock:///SERVICE` | Hyper-V; VM a GUID, `wildcard`, `broadcast`, `children`, `loopback`, `parent`, `silohost` or a VM name; no VM = wildcard; SERVICE a GUID or a decimal vsock port |
+//! | `hyperkit://:P/DIR`, `hyperkit://CID:P/DIR` | hyperkit; `/./rel` or `/../rel` for a relative DIR; CID = guest CID (default 3) |
+//! | `hybrid://:P/UDS`, `hvsock:///UDS:P` | hybrid vsock (the second form is kata-containers'; it needs an absolute path) |
+//! | `unix:///PATH`, `unix://./PATH` | plain Unix socket |
+//! | `tcp://HOST:P`, `tcp://[V6]:P` | TCP |
+//!
+//! Schemes and well-known words ignore case. Numbers are decimal. Paths and VM names are
+//! percent-decoded (`%20` is a space). Parsing never touches the system: a VM name is
+//! resolved only when the address is used.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use uuid::Uuid;
+
+use crate::addr::service_from_port;
+use crate::{Addr, HvAddr, HybridAddr, HyperkitAddr, TcpAddr, VmId, VsockAddr};
+
+/// A URI that is not a valid address, with the part that is wrong.
+///
+/// ```
+/// let err = "vsock://2:99999999999".parse::<hvsock::Addr>().unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "invalid address `vsock://2:99999999999`: port `99999999999` is not a decimal number from 0 to 4294967295"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid address `{uri}`: {reason}")]
+pub struct ParseError {
+    /// The URI as given.
+    pub uri: String,
+    /// What is wrong with it.
+    pub reason: Reason,
+}
+
+/// Why a URI is not a valid address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Reason {
+    /// The URI is empty.
+    #[error("empty address")]
+    Empty,
+    /// No `scheme://`.
+    #[error("missing scheme: write vsock://CID:PORT, hvsock://VM/SERVICE, hybrid://:PORT/UDS, hyperkit://:PORT/DIR, unix:///PATH or tcp://HOST:PORT")]
+    MissingScheme,
+    /// A scheme that is not one of ours.
+    #[error("unknown scheme `{0}`: expected vsock, hvsock, hybrid, hyperkit, unix or tcp")]
+    UnknownScheme(String),
+    /// The port is missing.
+    #[error("missing port: {0}")]
+    MissingPort(&'static str),
+    /// The port is not a number in range.
+    #[error("port `{text}` is not a decimal number from 0 to {max}")]
+    BadPort {
+        /// The port as written.
+        text: String,
+        /// The largest port of the scheme.
+        max: u32,
+    },
+    /// The CID is not a number or a known word.
+    #[error(
+        "CID `{0}` is not a decimal number from 0 to 4294967295 nor one of any, hypervisor, local, host"
+    )]
+    BadCid(String),
+    /// Something follows where the address should end.
+    #[error("unexpected `{0}` after the port: this kind of address has no path")]
+    UnexpectedPath(String),
+    /// A path is needed but missing.
+    #[error("missing path: {0}")]
+    MissingPath(&'static str),
+    /// A host part where none belongs.
+    #[error("unexpected host `{host}`: {hint}")]
+    UnexpectedHost {
+        /// The host as written.
+        host: String,
+        /// The form to write instead.
+        hint: &'static str,
+    },
+    /// A GUID that does not parse.
+    #[error("`{0}` is not a GUID (expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")]
+    BadGuid(String),
+    /// The Hyper-V service is missing.
+    #[error("missing service: write hvsock://VM/SERVICE with SERVICE a GUID or a decimal port")]
+    MissingService,
+    /// The Hyper-V service is neither a GUID nor a port.
+    #[error("service `{0}` is neither a GUID nor a decimal port from 0 to 4294967295")]
+    BadService(String),
+    /// `hvsock://VM:PORT/...`
+    #[error("hvsock:// takes no port after the VM: write hvsock://VM/SERVICE{0}")]
+    PortAfterVm(&'static str),
+    /// A VM name that cannot be one.
+    #[error("VM name `{0}` is not valid: {1}")]
+    BadVmName(String, &'static str),
+    /// A `%` not followed by two hex digits, or an escape that is not UTF-8.
+    #[error("bad percent-escape in `{0}`: use %XX with two hex digits, forming UTF-8")]
+    BadEscape(String),
+    /// A `?query` or `#fragment`.
+    #[error("`{0}` is not allowed in an address: percent-encode it (%3F for ?, %23 for #)")]
+    QueryOrFragment(char),
+    /// `tcp://` without a host.
+    #[error("missing host: write tcp://HOST:PORT, e.g. tcp://127.0.0.1:8080")]
+    MissingHost,
+}
+
+impl FromStr for Addr {
+    type Err = ParseError;
+
+    fn from_str(uri: &str) -> Result<Addr, ParseError> {
+        parse(uri).map_err(|reason| ParseError { uri: uri.to_owned(), reason })
+    }
+}
+
+const VSOCK_FORM: &str = "write vsock://CID:PORT or vsock://:PORT";
+const HYPERKIT_FORM: &str = "write hyperkit://:PORT/DIR";
+const HYBRID_FORM: &str = "write hybrid://:PORT/PATH/TO/UDS";
+const UNIX_FORM: &str = "write unix:///ABS/PATH or unix://./REL/PATH";
+const TCP_FORM: &str = "write tcp://HOST:PORT";
+
+fn parse(uri: &str) -> Result<Addr, Reason> {
+    if uri.is_empty() {
+        return Err(Reason::Empty);
+    }
+    if let Some(c) = uri.chars().find(|c| *c == '?' || *c == '#') {
+        return Err(Reason::QueryOrFragment(c));
+    }
+    let (scheme, rest) = uri.split_once("://").ok_or(Reason::MissingScheme)?;
+    let (authority, path) = rest.find('/').map_or((rest, ""), |at| rest.split_at(at));
+    match scheme.to_ascii_lowercase().as_str() {
+        "vsock" => parse_vsock(authority, path),
+        "hvsock" => parse_hvsock(authority, path),
+        "hyperkit" => parse_hyperkit(authority, path),
+        "hybrid" => parse_hybrid(authority, path),
+        "unix" => parse_unix(authority, path),
+        "tcp" => parse_tcp(authority, path),
+        "" => Err(Reason::MissingScheme),
+        other => Err(Reason::UnknownScheme(other.to_owned())),
+    }
+}
+
+/// Splits `HOST:PORT` at its last colon; `None` if there is no colon.
+fn split_port(authority: &str) -> Option<(&str, &str)> {
+    authority.rsplit_once(':')
+}
+
+fn parse_u32_port(text: &str) -> Result<u32, Reason> {
+    parse_decimal(text).ok_or_else(|| Reason::BadPort { text: text.to_owned(), max: u32::MAX })
+}
+
+/// A decimal `u32`: ASCII digits only, no sign, no prefix, no overflow.
+fn parse_decimal(text: &str) -> Option<u32> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+fn parse_cid(text: &str) -> Result<u32, Reason> {
+    match text {
+        "" => Ok(VsockAddr::CID_ANY),
+        _ => parse_decimal(text)
+            .or_else(|| VsockAddr::cid_from_name(text))
+            .ok_or_else(|| Reason::BadCid(text.to_owned())),
+    }
+}
+
+/// `CID:PORT` or `:PORT`, as vsock and hyperkit write it.
+fn parse_cid_port(authority: &str, form: &'static str) -> Result<(u32, u32), Reason> {
+    let (cid, port) = split_port(authority).ok_or(Reason::MissingPort(form))?;
+    if port.is_empty() {
+        return Err(Reason::MissingPort(form));
+    }
+    Ok((parse_cid(cid)?, parse_u32_port(port)?))
+}
+
+fn parse_vsock(authority: &str, path: &str) -> Result<Addr, Reason> {
+    let (cid, port) = parse_cid_port(authority, VSOCK_FORM)?;
+    if !path.is_empty() && path != "/" {
+        return Err(Reason::UnexpectedPath(path.to_owned()));
+    }
+    Ok(Addr::Vsock(VsockAddr::new(cid, port)))
+}
+
+fn parse_hvsock(authority: &str, path: &str) -> Result<Addr, Reason> {
+    if authority.is_empty() {
+        if let Some((uds, port)) = kata_hybrid(path) {
+            return Ok(Addr::Hybrid(HybridAddr::new(decode_path(uds)?, parse_u32_port(port)?)));
+        }
+    }
+    let vm = parse_vm(authority)?;
+    let service = path.strip_prefix('/').unwrap_or(path);
+    let service = service.strip_suffix('/').unwrap_or(service);
+    if service.is_empty() {
+        return Err(Reason::MissingService);
+    }
+    Ok(Addr::HyperV(HvAddr::new(vm, parse_service(service)?)))
+}
+
+/// kata-containers' hybrid form `hvsock:///ABS/PATH:PORT`: an absolute path with a
+/// `:PORT` suffix. A Hyper-V service never contains `:` or a second `/`, so the two
+/// forms cannot be confused.
+fn kata_hybrid(path: &str) -> Option<(&str, &str)> {
+    let (uds, port) = path.rsplit_once(':')?;
+    let looks_like_path = uds.len() > 1 && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit());
+    looks_like_path.then_some((uds, port))
+}
+
+fn parse_vm(text: &str) -> Result<VmId, Reason> {
+    if text.is_empty() {
+        return Ok(VmId::WILDCARD);
+    }
+    if let Some((vm, _)) = text.rsplit_once(':') {
+        let hint =
+            if parse_decimal(vm).is_some() { " (for a Linux CID, write vsock://CID:PORT)" } else { "" };
+        return Err(Reason::PortAfterVm(hint));
+    }
+    if let Some(id) = VmId::from_word(text) {
+        return Ok(id);
+    }
+    if let Some(guid) = parse_guid(text) {
+        return Ok(VmId::Guid(guid));
+    }
+    let name = percent_decode(text)?;
+    if name.chars().any(char::is_control) {
+        return Err(Reason::BadVmName(name, "it contains a control character"));
+    }
+    if name.chars().count() > 100 {
+        return Err(Reason::BadVmName(name, "Hyper-V names are at most 100 characters"));
+    }
+    if looks_like_guid_attempt(&name) {
+        return Err(Reason::BadGuid(name));
+    }
+    Ok(VmId::Name(name))
+}
+
+/// A GUID in its 36-character form, optionally in braces; either case.
+fn parse_guid(text: &str) -> Option<Uuid> {
+    let inner = text.strip_prefix('{').and_then(|t| t.strip_suffix('}')).unwrap_or(text);
+    if inner.len() != 36 {
+        return None;
+    }
+    Uuid::try_parse(inner).ok()
+}
+
+/// Text shaped like a GUID (hex groups with dashes) that failed to parse is a typo, not
+/// a VM name.
+fn looks_like_guid_attempt(text: &str) -> bool {
+    let inner = text.trim_start_matches('{').trim_end_matches('}');
+    inner.matches('-').count() == 4 && inner.len() >= 32 && inner.len() <= 40
+}
+
+fn parse_service(text: &str) -> Result<Uuid, Reason> {
+    if let Some(port) = parse_decimal(text) {
+        return Ok(service_from_port(port));
+    }
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Reason::BadService(text.to_owned()));
+    }
+    parse_guid(text).ok_or_else(|| {
+        if looks_like_guid_attempt(text) {
+            Reason::BadGuid(text.to_owned())
+        } else {
+            Reason::BadService(text.to_owned())
+        }
+    })
+}
+
+fn parse_hyperkit(authority: &str, path: &str) -> Result<Addr, Reason> {
+    let (cid, port) = parse_cid_port(authority, HYPERKIT_FORM)?;
+    let dir = required_path(path, HYPERKIT_FORM)?;
+    let guest_cid = if authority.starts_with(':') { HyperkitAddr::DEFAULT_GUEST_CID } else { cid };
+    Ok(Addr::Hyperkit(HyperkitAddr { dir, port, guest_cid }))
+}
+
+fn parse_hybrid(authority: &str, path: &str) -> Result<Addr, Reason> {
+    let (host, port) = split_port(authority).ok_or(Reason::MissingPort(HYBRID_FORM))?;
+    if !host.is_empty() {
+        return Err(Reason::UnexpectedHost { host: host.to_owned(), hint: HYBRID_FORM });
+    }
+    if port.is_empty() {
+        return Err(Reason::MissingPort(HYBRID_FORM));
+    }
+    let port = parse_u32_port(port)?;
+    Ok(Addr::Hybrid(HybridAddr::new(required_path(path, HYBRID_FORM)?, port)))
+}
+
+fn parse_unix(authority: &str, path: &str) -> Result<Addr, Reason> {
+    match authority {
+        "" => Ok(Addr::Unix(required_path(path, UNIX_FORM)?)),
+        "." | ".." if path.len() > 1 => Ok(Addr::Unix(decode_path(&format!("{authority}{path}"))?)),
+        "." | ".." => Err(Reason::MissingPath(UNIX_FORM)),
+        host => Err(Reason::UnexpectedHost { host: host.to_owned(), hint: UNIX_FORM }),
+    }
+}
+
+fn parse_tcp(authority: &str, path: &str) -> Result<Addr, Reason> {
+    let (host, port) = split_port(authority).ok_or(Reason::MissingPort(TCP_FORM))?;
+    if port.is_empty() {
+        return Err(Reason::MissingPort(TCP_FORM));
+    }
+    let port = parse_decimal(port)
+        .and_then(|p| u16::try_from(p).ok())
+        .ok_or_else(|| Reason::BadPort { text: port.to_owned(), max: u16::MAX.into() })?;
+    let host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) if v6.parse::<std::net::Ipv6Addr>().is_ok() => v6.to_owned(),
+        Some(_) => return Err(Reason::UnexpectedHost { host: host.to_owned(), hint: TCP_FORM }),
+        None if host.is_empty() => return Err(Reason::MissingHost),
+        None if host.contains([':', '[', ']']) => {
+            return Err(Reason::UnexpectedHost {
+                host: host.to_owned(),
+                hint: "write an IPv6 host in brackets: tcp://[::1]:PORT",
+            })
+        }
+        None => percent_decode(host)?,
+    };
+    if !path.is_empty() && path != "/" {
+        return Err(Reason::UnexpectedPath(path.to_owned()));
+    }
+    Ok(Addr::Tcp(TcpAddr { host, port }))
+}
+
+/// The path part of a URI as a filesystem path: `/abs` stays absolute, `/./rel` and
+/// `/../rel` become relative.
+fn required_path(path: &str, form: &'static str) -> Result<PathBuf, Reason> {
+    if path.is_empty() || path == "/" {
+        return Err(Reason::MissingPath(form));
+    }
+    let relative = ["/./", "/../"].iter().any(|p| path.starts_with(p)) || path == "/." || path == "/..";
+    decode_path(if relative { &path[1..] } else { path })
+}
+
+fn decode_path(path: &str) -> Result<PathBuf, Reason> {
+    percent_decode(path).map(PathBuf::from)
+}
+
+/// Decodes `%XX` escapes; the result must be UTF-8.
+pub(crate) fn percent_decode(text: &str) -> Result<String, Reason> {
+    if !text.contains('%') {
+        return Ok(text.to_owned());
+    }
+    let bad = || Reason::BadEscape(text.to_owned());
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut rest = text.as_bytes();
+    while let Some((&first, tail)) = rest.split_first() {
+        if first == b'%' {
+            let hex = tail.get(..2).ok_or_else(bad)?;
+            let hex = std::str::from_utf8(hex).map_err(|_| bad())?;
+            bytes.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
+            rest = &tail[2..];
+        } else {
+            bytes.push(first);
+            rest = tail;
+        }
+    }
+    String::from_utf8(bytes).map_err(|_| bad())
+}
+
+/// Escapes what would not read back from a URI: `%`, `?`, `#`, white space and control
+/// characters, and with `keep_slash == false` also `/`, `:`, `@`, `[` and `]`.
+pub(crate) fn percent_encode(text: &str, keep_slash: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let escape = matches!(c, '%' | '?' | '#')
+            || c.is_whitespace()
+            || c.is_control()
+            || (!keep_slash && matches!(c, '/' | ':' | '@' | '[' | ']'));
+        if escape {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A filesystem path as the path part of a URI: absolute paths as they are, relative
+/// ones behind `/./` (or `/../`).
+pub(crate) fn format_path(path: &Path) -> String {
+    let text = percent_encode(&path.to_string_lossy(), true);
+    if path.is_absolute() {
+        text
+    } else if text.starts_with("./") || text.starts_with("../") {
+        format!("/{text}")
+    } else {
+        format!("/./{text}")
+    }
+}
+
+#[cfg(test)]
+mod tests;
