@@ -1,1 +1,203 @@
-fn main() {}
+//! hvcat: a netcat for hypervisor sockets. See `hvcat --help`.
+
+mod cli;
+mod copy;
+mod exec;
+mod log;
+
+use std::io;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::thread;
+use std::time::Instant;
+
+use clap::Parser;
+use hvsock::{Addr, ConnectOptions, ListenOptions, Listener, Retry, Stream};
+use tracing::{info, warn};
+
+use cli::{Cli, RetryArg};
+use copy::{Moved, StdinPump};
+use exec::Exec;
+
+/// Why hvcat stops early: bad usage (exit 2) or a failed connection or transfer (exit 1).
+enum Failure {
+    Usage(String),
+    Io(io::Error),
+}
+
+impl From<io::Error> for Failure {
+    fn from(err: io::Error) -> Self {
+        Failure::Io(err)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() => {
+            let _ = err.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(err) => {
+            let text = err.render().to_string();
+            eprint!("hvcat: {}", text.strip_prefix("error: ").unwrap_or(&text));
+            return ExitCode::from(2);
+        }
+    };
+    log::init(cli.verbose);
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(message)) => {
+            eprintln!("hvcat: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Io(err)) => {
+            eprintln!("hvcat: {err}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// What to do with each connection.
+enum Mode {
+    Stdio(Arc<StdinPump>),
+    Echo,
+    Exec(Exec),
+}
+
+fn run(cli: &Cli) -> Result<(), Failure> {
+    if cli.local_cid {
+        println!("{}", hvsock::local_cid()?);
+        return Ok(());
+    }
+    let uri = cli.uri.as_deref().unwrap_or_default();
+    let addr: Addr = uri.parse().map_err(|e: hvsock::ParseError| Failure::Usage(e.to_string()))?;
+    if cli.register {
+        register(&addr)?;
+    }
+    let mode = if cli.echo {
+        Mode::Echo
+    } else if let Some(cmd) = &cli.exec {
+        Mode::Exec(Exec::direct(cmd).ok_or_else(|| Failure::Usage("--exec needs a command".into()))?)
+    } else if let Some(cmd) = &cli.sh_exec {
+        Mode::Exec(Exec::shell(cmd))
+    } else {
+        Mode::Stdio(StdinPump::start())
+    };
+    if cli.listen {
+        listen(cli, &addr, mode)
+    } else {
+        let stream = Stream::connect_with(&addr, &connect_options(cli))?;
+        info!("connected to {}", stream.peer_addr());
+        serve(stream, &mode, cli)
+    }
+}
+
+fn connect_options(cli: &Cli) -> ConnectOptions {
+    let mut options = ConnectOptions::new().handshake_timeout(cli.handshake_timeout).retry(match cli.retry {
+        None => Retry::Never,
+        Some(RetryArg::Forever) => Retry::Forever,
+        Some(RetryArg::Times(n)) => Retry::Times(n),
+    });
+    if let Some(timeout) = cli.connect_timeout {
+        options = options.timeout(timeout);
+    }
+    options
+}
+
+fn listen(cli: &Cli, addr: &Addr, mode: Mode) -> Result<(), Failure> {
+    let listener = Listener::bind_with(addr, &ListenOptions::new().mode(cli.mode))?;
+    info!("listening on {}", listener.local_addr());
+    if !(cli.keep_open || cli.echo) {
+        let (stream, _) = listener.accept()?;
+        drop(listener);
+        info!("{}", describe(&stream));
+        return serve(stream, &mode, cli);
+    }
+    let mode = Arc::new(mode);
+    loop {
+        let (stream, _) = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                warn!("{e}");
+                continue;
+            }
+        };
+        info!("{}", describe(&stream));
+        match &*mode {
+            Mode::Stdio(_) => {
+                if let Err(Failure::Io(e)) = serve(stream, &mode, cli) {
+                    warn!("{e}");
+                }
+            }
+            _ => {
+                let (mode, no_shutdown, verbose) = (Arc::clone(&mode), cli.no_shutdown, cli.verbose);
+                thread::spawn(move || {
+                    if let Err(e) = serve_one(stream, &mode, !no_shutdown, verbose) {
+                        warn!("{e}");
+                    }
+                });
+            }
+        }
+    }
+}
+
+fn serve(stream: Stream, mode: &Mode, cli: &Cli) -> Result<(), Failure> {
+    serve_one(stream, mode, !cli.no_shutdown, cli.verbose).map_err(Failure::Io)
+}
+
+/// Serves one connection and logs what it moved.
+fn serve_one(stream: Stream, mode: &Mode, shutdown: bool, verbose: bool) -> io::Result<()> {
+    let started = Instant::now();
+    let peer = match stream.peer_addr() {
+        Addr::Unnamed => stream.local_addr().to_string(),
+        named => named.to_string(),
+    };
+    let moved = match mode {
+        Mode::Stdio(pump) => copy::stdio(stream, pump, shutdown)?,
+        Mode::Echo => copy::echo(&stream)?,
+        Mode::Exec(exec) => {
+            let status = exec.run(stream)?;
+            if !status.success() {
+                warn!("{peer}: the command ended with {status}");
+            }
+            Moved::default()
+        }
+    };
+    if verbose && !matches!(mode, Mode::Exec(_)) {
+        let secs = started.elapsed().as_secs_f64();
+        let rate = (moved.sent + moved.received) as f64 / secs.max(1e-9) / 1e6;
+        info!(
+            "{peer}: sent {} bytes, received {} bytes in {secs:.3} s ({rate:.1} MB/s)",
+            moved.sent, moved.received
+        );
+    }
+    Ok(())
+}
+
+/// "connection from PEER", or where the transport does not name the peer, the address
+/// it came in on.
+fn describe(accepted: &Stream) -> String {
+    match accepted.peer_addr() {
+        Addr::Unnamed => format!("accepted a connection on {}", accepted.local_addr()),
+        peer => format!("connection from {peer}"),
+    }
+}
+
+#[cfg(windows)]
+fn register(addr: &Addr) -> Result<(), Failure> {
+    let Addr::HyperV(hv) = addr else {
+        return Err(Failure::Usage(format!("--register needs an hvsock:// address, not {addr}")));
+    };
+    hvsock::windows::register_service(&hv.service, &format!("hvsock {addr}"))?;
+    info!("registered service {}", hv.service);
+    Ok(())
+}
+
+#[cfg(not(windows))]
+fn register(_: &Addr) -> Result<(), Failure> {
+    Err(Failure::Usage(
+        "--register works only on Windows: it registers a Hyper-V service GUID in the Windows registry"
+            .into(),
+    ))
+}

@@ -40,7 +40,7 @@ pub use addr::{
 };
 pub use error::AddrError;
 pub use listener::{Incoming, Listener};
-pub use options::{ConnectOptions, ListenOptions};
+pub use options::{ConnectOptions, ListenOptions, Retry};
 pub use stream::Stream;
 pub use uri::{ParseError, Reason};
 

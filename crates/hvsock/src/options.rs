@@ -15,6 +15,46 @@ use std::time::Duration;
 pub struct ConnectOptions {
     pub(crate) timeout: Option<Duration>,
     pub(crate) handshake_timeout: Duration,
+    pub(crate) retry: Retry,
+}
+
+/// Whether and how often to try a connection again when it fails in a way that may
+/// pass: refused, no socket yet, timed out, reset, or closed during the handshake (a
+/// guest that is still booting shows all of these). Waits grow from 50 ms, doubling,
+/// to at most 2 s between attempts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// One attempt (the default).
+    Never,
+    /// Up to this many attempts after the first.
+    Times(u32),
+    /// Until it connects.
+    Forever,
+}
+
+impl Retry {
+    /// Whether another attempt may follow attempt number `attempt` (counted from 1).
+    pub fn allows(self, attempt: u32) -> bool {
+        match self {
+            Retry::Never => false,
+            Retry::Times(n) => attempt <= n,
+            Retry::Forever => true,
+        }
+    }
+
+    /// How long to wait after attempt number `attempt` (counted from 1).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hvsock::Retry;
+    /// assert_eq!(Retry::backoff(1), Duration::from_millis(50));
+    /// assert_eq!(Retry::backoff(3), Duration::from_millis(200));
+    /// assert_eq!(Retry::backoff(30), Duration::from_secs(2));
+    /// ```
+    pub fn backoff(attempt: u32) -> Duration {
+        let doublings = attempt.saturating_sub(1).min(16);
+        Duration::from_millis(50 << doublings).min(Duration::from_secs(2))
+    }
 }
 
 impl ConnectOptions {
@@ -23,12 +63,22 @@ impl ConnectOptions {
 
     /// No connect timeout beyond the system's; the default handshake timeout.
     pub fn new() -> Self {
-        ConnectOptions { timeout: None, handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT }
+        ConnectOptions {
+            timeout: None,
+            handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
+            retry: Retry::Never,
+        }
     }
 
     /// Gives up after `timeout`, handshake included, with `ErrorKind::TimedOut`.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Tries again on failures that may pass; see [`Retry`].
+    pub fn retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
         self
     }
 

@@ -2,13 +2,14 @@
 
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::Shutdown;
+use std::thread;
 use std::time::Duration;
 
 use socket2::Socket;
 
 use crate::error::context;
 use crate::transport;
-use crate::{Addr, ConnectOptions};
+use crate::{Addr, ConnectOptions, Retry};
 
 /// A connected hypervisor socket.
 ///
@@ -53,9 +54,29 @@ impl Stream {
     /// - `unix`, `tcp`: `connect(2)`.
     ///
     /// Errors name the address: `connect hybrid://:52/run/v.sock: connection refused: ...`.
+    ///
+    /// With [`ConnectOptions::retry`], failures that may pass are retried with backoff;
+    /// each retry is logged at `info` level through `tracing`.
     pub fn connect_with(addr: &Addr, options: &ConnectOptions) -> io::Result<Stream> {
-        let connected = transport::connect(addr, options)?;
-        Ok(Stream { socket: connected.socket, local: connected.local, peer: addr.clone() })
+        let mut attempt = 1;
+        loop {
+            match transport::connect(addr, options) {
+                Ok(connected) => {
+                    return Ok(Stream {
+                        socket: connected.socket,
+                        local: connected.local,
+                        peer: addr.clone(),
+                    })
+                }
+                Err(e) if may_pass(&e) && options.retry.allows(attempt) => {
+                    let wait = Retry::backoff(attempt);
+                    tracing::info!("{e}; trying again in {wait:?} (attempt {})", attempt + 1);
+                    thread::sleep(wait);
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     pub(crate) fn from_accepted(socket: Socket, local: Addr, peer: Addr) -> Stream {
@@ -144,6 +165,21 @@ impl Stream {
     pub fn into_socket(self) -> Socket {
         self.socket
     }
+}
+
+/// Whether a failed connect may succeed if tried again (the peer is not up yet).
+fn may_pass(err: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(
+        err.kind(),
+        ConnectionRefused
+            | NotFound
+            | TimedOut
+            | ConnectionReset
+            | ConnectionAborted
+            | UnexpectedEof
+            | WouldBlock
+    )
 }
 
 impl Read for &Stream {

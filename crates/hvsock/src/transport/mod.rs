@@ -88,6 +88,7 @@ pub(crate) use unix::SocketFile;
 
 /// Stands in for the socket-file guard where there are no Unix sockets.
 #[cfg(not(unix))]
+#[derive(Debug)]
 pub(crate) struct SocketFile;
 
 /// The deadline that `options` set, counted from now.
@@ -130,6 +131,7 @@ pub(crate) fn peer_addr(local: &Addr, raw: &SockAddr) -> Addr {
         Addr::Tcp(_) => raw.as_socket().map_or(Addr::Unnamed, |s| Addr::Tcp(tcp::addr_of(&s))),
         #[cfg(windows)]
         Addr::HyperV(_) => hyperv::peer_addr(raw).map_or(Addr::Unnamed, Addr::HyperV),
+        #[cfg(unix)]
         Addr::Unix(_) => raw.as_pathname().map_or(Addr::Unnamed, |p| Addr::Unix(p.to_path_buf())),
         _ => Addr::Unnamed,
     }

@@ -1,0 +1,155 @@
+//! The command line.
+
+use std::time::Duration;
+
+use clap::Parser;
+
+const AFTER_HELP: &str = "\
+ADDRESSES:
+  vsock://CID:PORT      Linux AF_VSOCK (CID a number or any, hypervisor, local, host)
+  vsock://:PORT         ... on any CID (to listen)
+  hvsock://VM/SERVICE   Windows Hyper-V socket; VM a GUID, a VM name, wildcard, children,
+                        loopback, parent, broadcast or silohost; SERVICE a GUID or a port
+  hybrid://:PORT/UDS    Firecracker / Cloud Hypervisor / vhost-device-vsock host socket
+  hyperkit://:PORT/DIR  hyperkit VM state directory (macOS)
+  unix:///PATH          plain Unix socket;  tcp://HOST:PORT  TCP
+
+EXAMPLES:
+  In a guest, serve a file on port 1234:     hvcat -l vsock://:1234 < file
+  From a Firecracker host, fetch it:          hvcat hybrid://:1234/run/vm/v.sock > file
+  Ask and read the answer (half-close):       echo status | hvcat vsock://2:5000
+  Echo server for every connection:           hvcat -l --echo vsock://:7
+  Shell per connection (no shell quoting):    hvcat -l -k -e /bin/cat vsock://:22
+  Wait for a booting guest, 3 s per try:      hvcat --retry=20 -w 3 vsock://4:1234
+  The host side of a guest's vsock://2:52:    hvcat -l hybrid://:52/run/vm/v.sock
+
+EXIT STATUS:
+  0 success, 1 connection or I/O failure, 2 bad usage or invalid address.";
+
+/// A netcat for hypervisor sockets: copies standard input to a VM socket and the
+/// socket to standard output, at the same time.
+///
+/// At the end of standard input hvcat shuts down its side for writing (the peer sees
+/// end-of-file) and goes on reading until the peer closes.
+#[derive(Parser, Debug)]
+#[command(name = "hvcat", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// The address to connect to, or with -l to listen on (see ADDRESSES)
+    #[arg(value_name = "URI", required_unless_present = "local_cid")]
+    pub uri: Option<String>,
+
+    /// Listen on URI and serve one connection
+    #[arg(short = 'l', long)]
+    pub listen: bool,
+
+    /// With -l: go on serving connections (at the same time with --echo or --exec)
+    #[arg(short = 'k', long, requires = "listen")]
+    pub keep_open: bool,
+
+    /// With -l: send every connection back what it sends (implies -k)
+    #[arg(long, requires = "listen", conflicts_with_all = ["exec", "sh_exec"])]
+    pub echo: bool,
+
+    /// Run CMD for each connection, with the connection as its standard input and output;
+    /// CMD is split at white space and run without a shell
+    #[arg(short = 'e', long, value_name = "CMD", conflicts_with = "sh_exec")]
+    pub exec: Option<String>,
+
+    /// As --exec, but CMD runs through /bin/sh -c
+    #[arg(short = 'c', long, value_name = "CMD")]
+    pub sh_exec: Option<String>,
+
+    /// Give up on a connection attempt after SECS seconds (decimals allowed)
+    #[arg(short = 'w', long, value_name = "SECS", value_parser = parse_secs)]
+    pub connect_timeout: Option<Duration>,
+
+    /// Try connecting again while it fails in a way that may pass (refused, no socket,
+    /// timeout): N more times, or without N until it connects; waits grow to 2 s
+    #[arg(long, value_name = "N", num_args = 0..=1, require_equals = true, default_missing_value = "forever")]
+    pub retry: Option<RetryArg>,
+
+    /// How long a hybrid-vsock device may take to answer CONNECT
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "5")]
+    pub handshake_timeout: Duration,
+
+    /// Permissions of a listening socket file (hybrid, hyperkit, unix), in octal
+    #[arg(long, value_name = "OCTAL", value_parser = parse_mode, default_value = "600")]
+    pub mode: u32,
+
+    /// Do not shut down the socket for writing at the end of standard input
+    #[arg(long)]
+    pub no_shutdown: bool,
+
+    /// Say on standard error what happens: addresses, bytes each way, duration
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+
+    /// Register URI's Hyper-V service GUID in the Windows registry first
+    /// (needs Administrator once per GUID; Windows only)
+    #[arg(long, alias = "register-guid")]
+    pub register: bool,
+
+    /// Print this machine's vsock CID and exit
+    #[arg(long, exclusive = true)]
+    pub local_cid: bool,
+}
+
+/// `--retry` and `--retry=N`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryArg {
+    /// Until it connects.
+    Forever,
+    /// N more attempts.
+    Times(u32),
+}
+
+impl std::str::FromStr for RetryArg {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "forever" => Ok(RetryArg::Forever),
+            _ => text
+                .parse()
+                .map(RetryArg::Times)
+                .map_err(|_| format!("`{text}` is not a whole number of retries")),
+        }
+    }
+}
+
+fn parse_secs(text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 1e9)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("`{text}` is not a number of seconds"))
+}
+
+fn parse_mode(text: &str) -> Result<u32, String> {
+    u32::from_str_radix(text, 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("`{text}` is not an octal mode from 0 to 777"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_seconds_modes_and_retries() {
+        assert_eq!(parse_secs("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_secs("-1").is_err() && parse_secs("nan").is_err() && parse_secs("x").is_err());
+        assert_eq!(parse_mode("660"), Ok(0o660));
+        assert!(parse_mode("800").is_err() && parse_mode("1777").is_err());
+        assert_eq!("forever".parse(), Ok(RetryArg::Forever));
+        assert_eq!("3".parse(), Ok(RetryArg::Times(3)));
+        assert!("-3".parse::<RetryArg>().is_err());
+    }
+
+    #[test]
+    fn command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

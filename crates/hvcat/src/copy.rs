@@ -1,0 +1,187 @@
+//! Moving bytes: standard input and output to and from a connection, and echo.
+
+use std::io::{self, IsTerminal, Read, Write};
+use std::net::Shutdown;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use hvsock::Stream;
+
+/// The size of one read: large enough that a bulk transfer costs few system calls.
+pub const CHUNK: usize = 256 * 1024;
+
+/// Bytes moved in each direction.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Moved {
+    /// From us to the peer.
+    pub sent: u64,
+    /// From the peer to us.
+    pub received: u64,
+}
+
+/// Copies `from` to `to` until end-of-file; returns the byte count. Errors say which
+/// side failed, by the names given.
+pub fn pipe(mut from: impl Read, from_name: &str, mut to: impl Write, to_name: &str) -> io::Result<u64> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut total = 0;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(named(e, "reading", from_name)),
+        };
+        to.write_all(&buf[..n]).map_err(|e| named(e, "writing", to_name))?;
+        total += n as u64;
+    }
+}
+
+/// Sends a connection back everything it sends, then shuts down for writing.
+pub fn echo(stream: &Stream) -> io::Result<Moved> {
+    let peer = stream.peer_addr().to_string();
+    let n = pipe(stream, &peer, stream, &peer)?;
+    stream.shutdown(Shutdown::Write)?;
+    Ok(Moved { sent: n, received: n })
+}
+
+/// Reads standard input on a thread of its own, in chunks, so that a connection can
+/// take over where the previous one stopped (`-k`) and reading overlaps sending.
+pub struct StdinPump {
+    chunks: Mutex<Receiver<io::Result<Vec<u8>>>>,
+    spare: SyncSender<Vec<u8>>,
+}
+
+impl StdinPump {
+    /// Starts the reader thread.
+    pub fn start() -> Arc<StdinPump> {
+        let (chunk_tx, chunk_rx) = mpsc::sync_channel(2);
+        let (spare_tx, spare_rx) = mpsc::sync_channel::<Vec<u8>>(4);
+        thread::spawn(move || {
+            let mut stdin = raw_stdin();
+            loop {
+                let mut buf = spare_rx.try_recv().unwrap_or_default();
+                buf.resize(CHUNK, 0);
+                let message = match stdin.read(&mut buf) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        Ok(buf)
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => Err(e),
+                };
+                let failed = message.is_err();
+                if chunk_tx.send(message).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Arc::new(StdinPump { chunks: Mutex::new(chunk_rx), spare: spare_tx })
+    }
+
+    /// Sends standard input to `stream` until it ends (then shuts `stream` down for
+    /// writing, if `shutdown`) or `stop` is set.
+    fn forward(&self, stream: &Stream, shutdown: bool, stop: &AtomicBool) -> io::Result<u64> {
+        let chunks = self.chunks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut sent = 0;
+        loop {
+            match chunks.recv_timeout(Duration::from_millis(100)) {
+                Ok(Ok(buf)) => {
+                    (&*stream)
+                        .write_all(&buf)
+                        .map_err(|e| named(e, "writing", &stream.peer_addr().to_string()))?;
+                    sent += buf.len() as u64;
+                    let _ = self.spare.try_send(buf);
+                }
+                Ok(Err(e)) => return Err(named(e, "reading", "standard input")),
+                Err(RecvTimeoutError::Timeout) if stop.load(Ordering::Relaxed) => return Ok(sent),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    if shutdown {
+                        stream.shutdown(Shutdown::Write)?;
+                    }
+                    return Ok(sent);
+                }
+            }
+        }
+    }
+}
+
+/// Standard input to `stream` and `stream` to standard output, at the same time.
+///
+/// Ends when both directions have: the peer closed its side, and standard input ended
+/// (or is a terminal, which is not waited for once the peer has closed).
+pub fn stdio(stream: Stream, pump: &Arc<StdinPump>, shutdown: bool) -> io::Result<Moved> {
+    let stream = Arc::new(stream);
+    let stop = Arc::new(AtomicBool::new(false));
+    let upstream = {
+        let (pump, stream, stop) = (Arc::clone(pump), Arc::clone(&stream), Arc::clone(&stop));
+        thread::spawn(move || pump.forward(&stream, shutdown, &stop))
+    };
+    let received = pipe(&*stream, &stream.peer_addr().to_string(), raw_stdout(), "standard output");
+    if received.is_err() || io::stdin().is_terminal() {
+        stop.store(true, Ordering::Relaxed);
+    }
+    let sent = upstream.join().unwrap_or_else(|_| Err(io::Error::other("the sending thread panicked")));
+    Ok(Moved { received: received?, sent: sent? })
+}
+
+/// An I/O error that says what was being done to what.
+fn named(err: io::Error, doing: &str, what: &str) -> io::Error {
+    io::Error::new(err.kind(), format!("{doing} {what}: {err}"))
+}
+
+#[cfg(unix)]
+fn raw_stdin() -> impl Read {
+    RawFd::new(0)
+}
+
+#[cfg(unix)]
+fn raw_stdout() -> impl Write {
+    RawFd::new(1)
+}
+
+/// Standard input or output without a buffer in between, never closed.
+#[cfg(unix)]
+struct RawFd(std::mem::ManuallyDrop<std::fs::File>);
+
+#[cfg(unix)]
+impl RawFd {
+    fn new(fd: std::os::fd::RawFd) -> Self {
+        use std::os::fd::FromRawFd;
+        // SAFETY: fds 0 and 1 stay open for the life of the process, and ManuallyDrop
+        // never closes them.
+        RawFd(std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) }))
+    }
+}
+
+#[cfg(unix)]
+impl Read for RawFd {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+#[cfg(unix)]
+impl Write for RawFd {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(not(unix))]
+fn raw_stdin() -> impl Read {
+    io::stdin()
+}
+
+#[cfg(not(unix))]
+fn raw_stdout() -> impl Write {
+    io::stdout()
+}
