@@ -1,0 +1,125 @@
+//! Guest-side helpers for scenarios: the vsock programs in the image and
+//! background jobs (see `guest/functions.sh`).
+
+use std::time::Duration;
+
+use super::{kv, parse_kv, sq, Exit};
+use crate::lab::vm::Vm;
+use crate::util::{Context, Result};
+use crate::{bail, ensure};
+
+/// How long a guest job may run before the guest kills it.
+pub const JOB_SECS: u64 = 120;
+
+/// A vsock program in the guest image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tool {
+    Hvcat,
+    /// Debian's socat; `-t 30` so it waits for the other direction after an EOF.
+    Socat,
+    /// Debian's ncat (nmap).
+    Ncat,
+}
+
+impl Tool {
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Hvcat => "hvcat",
+            Tool::Socat => "socat",
+            Tool::Ncat => "ncat",
+        }
+    }
+
+    /// A command that accepts one connection on vsock `port`, sends its stdin
+    /// and writes what it receives to stdout.
+    pub fn listen(self, port: u32) -> String {
+        match self {
+            Tool::Hvcat => format!("hvcat -v -l vsock://:{port}"),
+            Tool::Socat => format!("socat -d -d -t 30 VSOCK-LISTEN:{port} STDIO"),
+            Tool::Ncat => format!("ncat -v --vsock -l {port}"),
+        }
+    }
+
+    /// A regex the listener's stderr matches once it listens.
+    pub fn ready(self) -> &'static str {
+        match self {
+            Tool::Hvcat => "listen",
+            Tool::Socat => "listening on",
+            Tool::Ncat => "Listening on",
+        }
+    }
+
+    /// A command that connects to `cid:port` and copies like [`Tool::listen`].
+    pub fn connect(self, cid: u32, port: u32) -> String {
+        match self {
+            Tool::Hvcat => format!("hvcat -v vsock://{cid}:{port}"),
+            Tool::Socat => format!("socat -t 30 STDIO VSOCK-CONNECT:{cid}:{port}"),
+            Tool::Ncat => format!("ncat --vsock {cid} {port}"),
+        }
+    }
+
+    /// Fails unless this tool is in the image.
+    pub fn available(self, ctx: &super::Ctx) -> Result<()> {
+        match self {
+            Tool::Hvcat => ctx.need_guest_hvcat(),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Starts `cmd` as background job `name` (killed after [`JOB_SECS`]).
+pub fn start(vm: &mut Vm, name: &str, cmd: &str) -> Result<()> {
+    vm.sh_ok(&format!("bg {name} {JOB_SECS} {}", sq(cmd))).map(drop)
+}
+
+/// Waits until job `name`'s stderr matches `regex` (e.g. a listener is up).
+pub fn wait_ready(vm: &mut Vm, name: &str, regex: &str) -> Result<()> {
+    vm.sh_ok(&format!("wait_text {name} {} 30", sq(regex)))
+        .map(drop)
+        .with_context(|| format!("guest job {name} never became ready"))
+}
+
+/// Waits for job `name` to end; returns its exit status, stderr and run time.
+pub fn wait(vm: &mut Vm, name: &str, secs: u64) -> Result<Exit> {
+    let out = vm.sh_timeout(&format!("bg_wait {name} {secs}"), Duration::from_secs(secs + 10))?;
+    ensure!(out.status == 0, "guest job {name}: {}", out.output.trim_end());
+    let (first, stderr) = out.output.split_once('\n').unwrap_or((&out.output, ""));
+    let fields: Vec<f64> = first
+        .split_whitespace()
+        .map(|f| f.parse::<f64>())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("bad job status line {first:?}"))?;
+    let [code, t0, t1] = fields[..] else { bail!("bad job status line {first:?}") };
+    Ok(Exit {
+        code: code as i32,
+        stderr: stderr.to_string(),
+        elapsed: Duration::from_secs_f64((t1 - t0).max(0.0)),
+    })
+}
+
+/// Size and SHA-256 of guest files, keyed by the names given.
+pub struct Digests(std::collections::BTreeMap<String, String>);
+
+impl Digests {
+    /// Hashes each guest file in `files` (name, path).
+    pub fn of(vm: &mut Vm, files: &[(&str, &str)]) -> Result<Self> {
+        let mut script = String::new();
+        for (name, path) in files {
+            script.push_str(&format!("echo {name}.sha=$(sha {path}); echo {name}.size=$(size {path})\n"));
+        }
+        Ok(Digests(parse_kv(&vm.sh_ok(&script)?)))
+    }
+
+    pub fn sha(&self, name: &str) -> Result<&str> {
+        kv(&self.0, &format!("{name}.sha"))
+    }
+
+    pub fn size(&self, name: &str) -> Result<usize> {
+        kv(&self.0, &format!("{name}.size"))?.parse().with_context(|| format!("size of {name}"))
+    }
+}
+
+/// Creates guest file `path` with `len` random bytes.
+pub fn random_file(vm: &mut Vm, path: &str, len: usize) -> Result<()> {
+    vm.sh_ok(&format!("mkdir -p $(dirname {path}) && head -c {len} /dev/urandom > {path}")).map(drop)
+}

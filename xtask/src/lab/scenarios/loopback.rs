@@ -1,0 +1,3 @@
+//! (in progress)
+use super::Scenario;
+pub const SCENARIOS: &[Scenario] = &[];

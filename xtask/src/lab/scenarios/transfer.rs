@@ -1,0 +1,171 @@
+//! The core check of most scenarios: a listener and a connector (each in the
+//! guest or on the host) exchange payloads in both directions at once; the
+//! connector's stdin ends first (half-close), then the listener's. Sizes and
+//! SHA-256 of what each side sent and received are compared.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::guest::{self, Digests};
+use super::{ensure_ok, Ctx, Exit, HostProc};
+use crate::util::{self, Result};
+use crate::{bail, ensure};
+
+/// One end of a transfer.
+pub enum Side {
+    /// A guest shell command (stdin/stdout are redirected by the lab);
+    /// `ready` is a regex its stderr matches once it listens (listeners only).
+    Guest { cmd: String, ready: &'static str },
+    /// A host program; a listener is ready once `ready_path` exists.
+    Host { program: PathBuf, args: Vec<String>, ready_path: Option<PathBuf> },
+}
+
+/// Bytes sent one way: what the sender had and what the receiver got.
+#[derive(Debug)]
+pub struct Flow {
+    pub sent_len: usize,
+    pub sent_sha: String,
+    pub got_len: usize,
+    pub got_sha: String,
+}
+
+impl Flow {
+    pub fn intact(&self) -> bool {
+        self.sent_len == self.got_len && self.sent_sha == self.got_sha
+    }
+
+    /// Fails unless the bytes arrived unchanged.
+    pub fn ensure_intact(&self, what: &str) -> Result<()> {
+        ensure!(
+            self.intact(),
+            "{what}: sent {} bytes (sha256 {}), received {} bytes (sha256 {})",
+            self.sent_len,
+            self.sent_sha,
+            self.got_len,
+            self.got_sha
+        );
+        Ok(())
+    }
+}
+
+/// The result of a transfer.
+#[derive(Debug)]
+pub struct Outcome {
+    pub server: Exit,
+    pub client: Exit,
+    /// Connector -> listener.
+    pub c2s: Flow,
+    /// Listener -> connector.
+    pub s2c: Flow,
+    /// From starting the connector until both ended.
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    /// Both processes exited 0 and both directions arrived intact.
+    pub fn ensure_all_ok(&self) -> Result<()> {
+        ensure_ok("listener", &self.server)?;
+        ensure_ok("connector", &self.client)?;
+        self.c2s.ensure_intact("connector -> listener")?;
+        self.s2c.ensure_intact("listener -> connector")
+    }
+
+    /// One line for logs: sizes, time and throughput.
+    pub fn summary(&self) -> String {
+        let bytes = self.c2s.sent_len + self.s2c.sent_len;
+        format!(
+            "{} B -> / {} B <- in {} ({:.1} MB/s)",
+            self.c2s.sent_len,
+            self.s2c.sent_len,
+            util::secs(self.elapsed),
+            util::mb_per_s(bytes, self.elapsed)
+        )
+    }
+}
+
+/// A running end of a transfer plus where its data lives.
+enum Running {
+    Guest { job: String, dir: String },
+    Host { proc: HostProc, input: (usize, String), output: PathBuf },
+}
+
+/// Runs `server` and `client`; the client sends `c2s` bytes, the server `s2c`.
+pub fn run(ctx: &mut Ctx, server: Side, client: Side, c2s: usize, s2c: usize) -> Result<Outcome> {
+    let tag = format!("t{}", ctx.port());
+    let server = start(ctx, &tag, "s", server, s2c)?;
+    let started = Instant::now();
+    let client = start(ctx, &tag, "c", client, c2s)?;
+    let (client_exit, client_flow) = finish(ctx, client)?;
+    let (server_exit, server_flow) = finish(ctx, server)?;
+    let elapsed = started.elapsed();
+    let (c_in, c_out) = client_flow;
+    let (s_in, s_out) = server_flow;
+    Ok(Outcome {
+        server: server_exit,
+        client: client_exit,
+        c2s: Flow { sent_len: c_in.0, sent_sha: c_in.1, got_len: s_out.0, got_sha: s_out.1 },
+        s2c: Flow { sent_len: s_in.0, sent_sha: s_in.1, got_len: c_out.0, got_sha: c_out.1 },
+        elapsed,
+    })
+}
+
+/// Prepares the input of `side` (`len` bytes) and starts it.
+fn start(ctx: &mut Ctx, tag: &str, role: &str, side: Side, len: usize) -> Result<Running> {
+    let name = format!("{tag}{role}");
+    match side {
+        Side::Guest { cmd, ready } => {
+            let dir = format!("/tmp/{name}");
+            guest::random_file(&mut ctx.vm, &format!("{dir}/in"), len)?;
+            guest::start(&mut ctx.vm, &name, &format!("{cmd} < {dir}/in > {dir}/out"))?;
+            if role == "s" {
+                guest::wait_ready(&mut ctx.vm, &name, ready)?;
+            }
+            Ok(Running::Guest { job: name, dir })
+        }
+        Side::Host { program, args, ready_path } => {
+            let seed = ctx.port() as u64;
+            let (input, sha) = ctx.host_payload(&format!("{name}.in"), seed, len)?;
+            let output = ctx.host_path(&format!("{name}.out"));
+            let proc = HostProc::spawn(ctx, &name, &program, &args, Some(&input), &output)?;
+            if let Some(path) = ready_path {
+                wait_for_path(&path)?;
+            }
+            Ok(Running::Host { proc, input: (len, sha), output })
+        }
+    }
+}
+
+type Digest = (usize, String);
+
+/// Waits for a side to end; returns its exit and (input, output) digests.
+fn finish(ctx: &mut Ctx, running: Running) -> Result<(Exit, (Digest, Digest))> {
+    match running {
+        Running::Guest { job, dir } => {
+            let exit = guest::wait(&mut ctx.vm, &job, guest::JOB_SECS)?;
+            let d =
+                Digests::of(&mut ctx.vm, &[("in", &format!("{dir}/in")), ("out", &format!("{dir}/out"))])?;
+            let input = (d.size("in")?, d.sha("in")?.to_string());
+            let output = (d.size("out")?, d.sha("out")?.to_string());
+            Ok((exit, (input, output)))
+        }
+        Running::Host { proc, input, output } => {
+            let exit = proc.finish(Duration::from_secs(guest::JOB_SECS))?;
+            let got = std::fs::metadata(&output)?.len() as usize;
+            Ok((exit, (input, (got, util::sha256_file(&output)?))))
+        }
+    }
+}
+
+/// Waits (up to 30 s) for a host listener's socket to appear.
+pub fn wait_for_path(path: &std::path::Path) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !path.exists() {
+        if Instant::now() > deadline {
+            bail!("{} did not appear within 30 s", path.display());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // bind() creates the path just before listen(); give it a moment.
+    std::thread::sleep(Duration::from_millis(50));
+    Ok(())
+}
