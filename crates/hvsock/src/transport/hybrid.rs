@@ -30,23 +30,34 @@ pub(crate) fn bind(addr: &HybridAddr, options: &ListenOptions) -> io::Result<Bou
 }
 
 fn handshake(socket: &Socket, port: u32, deadline: Instant) -> io::Result<()> {
+    let mut reader = ReplyReader::new();
+    exchange(socket, port, deadline, &mut reader).map_err(|e| match e.kind() {
+        // The device dropped us before answering: it does so when nothing listens.
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe if reader.is_empty() => refused(port),
+        _ => e,
+    })
+}
+
+fn refused(port: u32) -> io::Error {
+    error(
+        io::ErrorKind::ConnectionRefused,
+        format!("connection refused: no listener on guest port {port}, or the VM is not running"),
+    )
+}
+
+/// Sends the request and reads the reply into `reader`.
+fn exchange(socket: &Socket, port: u32, deadline: Instant, reader: &mut ReplyReader) -> io::Result<()> {
     let request = connect_request(port);
     let mut sent = 0;
     while sent < request.len() {
         sent += socket.send(&request.as_bytes()[sent..])?;
     }
-    let mut reader = ReplyReader::new();
     let reply = loop {
-        let left = deadline::remaining(Some(deadline)).map_err(|_| no_reply(port, &reader))?;
+        let left = deadline::remaining(Some(deadline)).map_err(|_| no_reply(port, reader))?;
         socket.set_read_timeout(left)?;
         let mut byte = [0u8; 1];
         match (&mut &*socket).read(&mut byte) {
-            Ok(0) if reader.is_empty() => {
-                return Err(error(
-                    io::ErrorKind::ConnectionRefused,
-                    format!("connection refused: no listener on guest port {port}, or the VM is not running"),
-                ))
-            }
+            Ok(0) if reader.is_empty() => return Err(refused(port)),
             Ok(0) => {
                 return Err(error(
                     io::ErrorKind::UnexpectedEof,
@@ -63,7 +74,7 @@ fn handshake(socket: &Socket, port: u32, deadline: Instant) -> io::Result<()> {
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                return Err(no_reply(port, &reader))
+                return Err(no_reply(port, reader))
             }
             Err(e) => return Err(e),
         }

@@ -1,0 +1,146 @@
+//! Helpers shared by the integration tests: payloads, two-way transfers with
+//! half-close, and fake hypervisor devices on Unix sockets in temporary directories.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::Shutdown;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::Duration;
+
+/// The sizes of the seed's transfer matrix: around 4 KiB pages, the 8 KiB message size,
+/// and 1 MiB (larger than a socket buffer).
+pub const SEED_SIZES: [usize; 14] =
+    [0, 1, 4, 4095, 4096, 4097, 4098, 4099, 5000, 5001, 5002, 1048575, 1048576, 1048577];
+
+/// A few sizes for transports whose framing is already covered by the full matrix.
+pub const FEW_SIZES: [usize; 5] = [0, 1, 4097, 65536, 1048577];
+
+/// `len` deterministic pseudo-random bytes (xorshift64*), different for each `seed`.
+pub fn payload(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
+        })
+        .collect()
+}
+
+/// One end of a connection, whatever its type.
+pub trait End: Read + Write + Send + Sized + 'static {
+    fn another(&self) -> Self;
+    fn close_write(&self);
+}
+
+impl End for hvsock::Stream {
+    fn another(&self) -> Self {
+        self.try_clone().unwrap()
+    }
+    fn close_write(&self) {
+        self.shutdown(Shutdown::Write).unwrap();
+    }
+}
+
+impl End for UnixStream {
+    fn another(&self) -> Self {
+        self.try_clone().unwrap()
+    }
+    fn close_write(&self) {
+        self.shutdown(Shutdown::Write).unwrap();
+    }
+}
+
+/// Sends `a_to_b` bytes from `a` to `b` and `b_to_a` bytes back at the same time; each
+/// side shuts down for writing when done and reads to end-of-file. Asserts that every
+/// byte arrived, in order.
+pub fn exchange(a: impl End, b: impl End, a_to_b: usize, b_to_a: usize) {
+    let sent_ab = payload(a_to_b as u64, a_to_b);
+    let sent_ba = payload(!(b_to_a as u64), b_to_a);
+    let writer = |mut end: Box<dyn FnMut(&[u8]) + Send>, data: Vec<u8>| thread::spawn(move || end(&data));
+    let mut a_w = a.another();
+    let mut b_w = b.another();
+    let wa = writer(
+        Box::new(move |d| {
+            a_w.write_all(d).unwrap();
+            a_w.close_write();
+        }),
+        sent_ab.clone(),
+    );
+    let wb = writer(
+        Box::new(move |d| {
+            b_w.write_all(d).unwrap();
+            b_w.close_write();
+        }),
+        sent_ba.clone(),
+    );
+    let rb = thread::spawn(move || read_all(b));
+    let got_ba = read_all(a);
+    let got_ab = rb.join().unwrap();
+    wa.join().unwrap();
+    wb.join().unwrap();
+    assert_eq!(got_ab.len(), a_to_b, "bytes a -> b");
+    assert_eq!(got_ba.len(), b_to_a, "bytes b -> a");
+    assert!(got_ab == sent_ab, "a -> b content differs ({a_to_b} bytes)");
+    assert!(got_ba == sent_ba, "b -> a content differs ({b_to_a} bytes)");
+}
+
+pub fn read_all(mut end: impl Read) -> Vec<u8> {
+    let mut got = Vec::new();
+    end.read_to_end(&mut got).unwrap();
+    got
+}
+
+/// A hybrid-vsock device (Firecracker, vhost-device-vsock) played by the test.
+pub struct FakeDevice {
+    pub uds: PathBuf,
+    listener: UnixListener,
+}
+
+impl FakeDevice {
+    pub fn new(dir: &Path) -> Self {
+        let uds = dir.join("vm.vsock");
+        let listener = UnixListener::bind(&uds).unwrap();
+        FakeDevice { uds, listener }
+    }
+
+    pub fn uri(&self, port: u32) -> hvsock::Addr {
+        format!("hybrid://:{port}{}", self.uds.display()).parse().unwrap()
+    }
+
+    /// Accepts a connection and reads its request line, byte by byte as Firecracker does.
+    pub fn accept_request(&self) -> (UnixStream, String) {
+        let (mut conn, _) = self.listener.accept().unwrap();
+        let mut line = Vec::new();
+        let mut byte = [0u8];
+        while conn.read(&mut byte).unwrap() == 1 {
+            line.push(byte[0]);
+            if byte[0] == b'\n' {
+                break;
+            }
+        }
+        (conn, String::from_utf8(line).unwrap())
+    }
+
+    /// Serves one connection: checks the request, says `OK`, and hands the stream over.
+    pub fn accept_ok(&self, port: u32) -> UnixStream {
+        let (mut conn, line) = self.accept_request();
+        assert_eq!(line, format!("CONNECT {port}\n"));
+        conn.write_all(format!("OK {}\n", 1 << 30).as_bytes()).unwrap();
+        conn
+    }
+}
+
+/// Asserts that nothing arrives on `conn` within `wait`.
+pub fn assert_silent(conn: &UnixStream, wait: Duration) {
+    conn.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = [0u8; 64];
+    match (&*conn).read(&mut buf) {
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+        other => panic!("expected silence, got {other:?} {:?}", &buf[..4]),
+    }
+    conn.set_read_timeout(None).unwrap();
+}

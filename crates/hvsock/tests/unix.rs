@@ -1,0 +1,128 @@
+//! Plain Unix sockets and TCP, the filesystem rules of every socket-file listener.
+
+mod common;
+
+use std::fs;
+use std::io::ErrorKind;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+use std::thread;
+
+use common::*;
+use hvsock::{Addr, ListenOptions, Listener, Stream};
+
+fn unix(path: &Path) -> Addr {
+    Addr::Unix(path.to_path_buf())
+}
+
+#[test]
+fn seed_transfer_matrix_over_unix_sockets() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = unix(&dir.path().join("s"));
+    let listener = Listener::bind(&addr).unwrap();
+    for x in SEED_SIZES {
+        for y in SEED_SIZES {
+            let client = thread::spawn({
+                let addr = addr.clone();
+                move || Stream::connect(&addr).unwrap()
+            });
+            let (server, _) = listener.accept().unwrap();
+            exchange(client.join().unwrap(), server, x, y);
+        }
+    }
+}
+
+#[test]
+fn tcp_loopback_round_trip() {
+    let listener = Listener::bind(&"tcp://127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().clone();
+    let Addr::Tcp(tcp) = &addr else { panic!("{addr:?}") };
+    assert_ne!(tcp.port, 0, "the chosen port is reported");
+    let client = thread::spawn(move || Stream::connect(&addr).unwrap());
+    let (server, peer) = listener.accept().unwrap();
+    assert!(matches!(peer, Addr::Tcp(_)));
+    exchange(client.join().unwrap(), server, 100_000, 5);
+}
+
+#[test]
+fn listener_socket_is_0600_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let listener = Listener::bind(&unix(&path)).unwrap();
+    assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    drop(listener);
+    let _wide = Listener::bind_with(&unix(&path), &ListenOptions::new().mode(0o660)).unwrap();
+    assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o660);
+}
+
+#[test]
+fn a_stale_socket_file_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    drop(UnixListener::bind(&path).unwrap()); // leaves the file behind
+    assert!(path.exists());
+    let listener = Listener::bind(&unix(&path)).unwrap();
+    let client = thread::spawn(move || Stream::connect(&unix(&path)).unwrap());
+    let (server, _) = listener.accept().unwrap();
+    exchange(client.join().unwrap(), server, 10, 10);
+}
+
+#[test]
+fn a_live_listener_is_never_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let _live = UnixListener::bind(&path).unwrap();
+    let err = Listener::bind(&unix(&path)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AddrInUse);
+    assert!(err.to_string().contains("another process is listening on"), "{err}");
+}
+
+#[test]
+fn regular_files_directories_and_symlinks_are_never_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    fs::write(&file, b"precious").unwrap();
+    let subdir = dir.path().join("dir");
+    fs::create_dir(&subdir).unwrap();
+    let target = dir.path().join("target");
+    fs::write(&target, b"also precious").unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    for (path, what) in [(&file, "is not a socket"), (&subdir, "is a directory"), (&link, "is a symlink")] {
+        let err = Listener::bind(&unix(path)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AddrInUse, "{err}");
+        assert!(err.to_string().contains(what), "{err}");
+    }
+    assert_eq!(fs::read(&file).unwrap(), b"precious");
+    assert!(subdir.is_dir());
+    assert_eq!(fs::read(&link).unwrap(), b"also precious");
+    assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+}
+
+#[test]
+fn a_listener_leaves_a_replacement_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let listener = Listener::bind(&unix(&path)).unwrap();
+    fs::remove_file(&path).unwrap();
+    fs::write(&path, b"someone else's").unwrap();
+    drop(listener);
+    assert_eq!(fs::read(&path).unwrap(), b"someone else's");
+}
+
+#[test]
+fn refused_and_missing_unix_sockets_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let err = Stream::connect(&unix(&path)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(
+        err.to_string().starts_with(&format!("connect unix://{}: no socket at", path.display())),
+        "{err}"
+    );
+    drop(UnixListener::bind(&path).unwrap());
+    let err = Stream::connect(&unix(&path)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+    assert!(err.to_string().contains("connection refused: nothing listens on"), "{err}");
+}
