@@ -60,23 +60,8 @@ impl End for UnixStream {
 pub fn exchange(a: impl End, b: impl End, a_to_b: usize, b_to_a: usize) {
     let sent_ab = payload(a_to_b as u64, a_to_b);
     let sent_ba = payload(!(b_to_a as u64), b_to_a);
-    let writer = |mut end: Box<dyn FnMut(&[u8]) + Send>, data: Vec<u8>| thread::spawn(move || end(&data));
-    let mut a_w = a.another();
-    let mut b_w = b.another();
-    let wa = writer(
-        Box::new(move |d| {
-            a_w.write_all(d).unwrap();
-            a_w.close_write();
-        }),
-        sent_ab.clone(),
-    );
-    let wb = writer(
-        Box::new(move |d| {
-            b_w.write_all(d).unwrap();
-            b_w.close_write();
-        }),
-        sent_ba.clone(),
-    );
+    let wa = send_and_close(a.another(), sent_ab.clone());
+    let wb = send_and_close(b.another(), sent_ba.clone());
     let rb = thread::spawn(move || read_all(b));
     let got_ba = read_all(a);
     let got_ab = rb.join().unwrap();
@@ -86,6 +71,14 @@ pub fn exchange(a: impl End, b: impl End, a_to_b: usize, b_to_a: usize) {
     assert_eq!(got_ba.len(), b_to_a, "bytes b -> a");
     assert!(got_ab == sent_ab, "a -> b content differs ({a_to_b} bytes)");
     assert!(got_ba == sent_ba, "b -> a content differs ({b_to_a} bytes)");
+}
+
+/// Writes `data` to `end` and shuts it down for writing, on a thread of its own.
+fn send_and_close(mut end: impl End, data: Vec<u8>) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        end.write_all(&data).unwrap();
+        end.close_write();
+    })
 }
 
 pub fn read_all(mut end: impl Read) -> Vec<u8> {
