@@ -33,6 +33,7 @@ mod options;
 mod stream;
 mod transport;
 pub mod uri;
+pub mod windows;
 
 pub use addr::{
     from_sockaddr_hv, port_from_service, service_from_port, to_sockaddr_hv, Addr, HvAddr, HybridAddr,

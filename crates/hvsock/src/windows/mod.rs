@@ -91,7 +91,8 @@ pub fn resolve_vm(vm: &crate::VmId) -> std::io::Result<uuid::Uuid> {
 fn output_of(command: &mut std::process::Command, what: &str) -> std::io::Result<std::process::Output> {
     use std::process::Stdio;
 
-    command.stdin(Stdio::null()).output().map_err(|e| {
-        crate::error::error(e.kind(), format!("cannot run {what}: {e}"))
-    })
+    command
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| crate::error::error(e.kind(), format!("cannot run {what}: {e}")))
 }
