@@ -1,5 +1,7 @@
 //! The hybrid-vsock client and listener against a fake device over Unix sockets.
 
+#![cfg(unix)]
+
 mod common;
 
 use std::io::{ErrorKind, Read, Write};

@@ -1,5 +1,7 @@
 //! The hyperkit client and listener against a fake hyperkit over Unix sockets.
 
+#![cfg(unix)]
+
 mod common;
 
 use std::io::{Read, Write};

@@ -1,5 +1,7 @@
 //! Plain Unix sockets and TCP, the filesystem rules of every socket-file listener.
 
+#![cfg(unix)]
+
 mod common;
 
 use std::fs;
