@@ -31,6 +31,8 @@ pub mod hybrid_proto;
 mod listener;
 mod options;
 mod stream;
+#[cfg(all(feature = "tokio", unix))]
+pub mod tokio;
 mod transport;
 pub mod uri;
 pub mod windows;

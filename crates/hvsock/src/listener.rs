@@ -92,6 +92,14 @@ impl Listener {
     pub fn as_socket(&self) -> &Socket {
         &self.socket
     }
+
+    pub(crate) fn into_parts(self) -> (Socket, Addr, Option<SocketFile>) {
+        (self.socket, self.local, self._file)
+    }
+
+    pub(crate) fn from_parts(socket: Socket, local: Addr, file: Option<SocketFile>) -> Listener {
+        Listener { socket, local, _file: file }
+    }
 }
 
 /// Connections as [`Listener::incoming`] accepts them.

@@ -165,10 +165,14 @@ impl Stream {
     pub fn into_socket(self) -> Socket {
         self.socket
     }
+
+    pub(crate) fn into_parts(self) -> (Socket, Addr, Addr) {
+        (self.socket, self.local, self.peer)
+    }
 }
 
 /// Whether a failed connect may succeed if tried again (the peer is not up yet).
-fn may_pass(err: &io::Error) -> bool {
+pub(crate) fn may_pass(err: &io::Error) -> bool {
     use io::ErrorKind::*;
     matches!(
         err.kind(),

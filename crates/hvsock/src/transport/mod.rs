@@ -12,16 +12,16 @@ use crate::{Addr, ConnectOptions, ListenOptions};
 #[cfg(unix)]
 mod deadline;
 #[cfg(unix)]
-mod hybrid;
+pub(crate) mod hybrid;
 #[cfg(unix)]
 mod hyperkit;
 #[cfg(windows)]
 mod hyperv;
-mod tcp;
+pub(crate) mod tcp;
 #[cfg(unix)]
-mod unix;
+pub(crate) mod unix;
 #[cfg(target_os = "linux")]
-mod vsock;
+pub(crate) mod vsock;
 
 #[cfg(not(unix))]
 mod hybrid {

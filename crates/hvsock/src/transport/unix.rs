@@ -28,16 +28,21 @@ pub(crate) fn bind(path: &Path, options: &ListenOptions) -> io::Result<Bound> {
 /// `socket(AF_UNIX, SOCK_STREAM)` and `connect(2)` to `path`, by `deadline`.
 pub(crate) fn connect_path(path: &Path, deadline: Option<std::time::Instant>) -> io::Result<Socket> {
     let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
-    deadline::connect(&socket, &SockAddr::unix(path)?, deadline).map_err(|e| match e.kind() {
+    deadline::connect(&socket, &SockAddr::unix(path)?, deadline).map_err(|e| explain(e, path))?;
+    Ok(socket)
+}
+
+/// Says what a failed `connect(2)` to the socket at `path` means.
+pub(crate) fn explain(err: io::Error, path: &Path) -> io::Error {
+    match err.kind() {
         io::ErrorKind::NotFound => {
-            error(e.kind(), format!("no socket at {} (is the VM or service running?)", path.display()))
+            error(err.kind(), format!("no socket at {} (is the VM or service running?)", path.display()))
         }
         io::ErrorKind::ConnectionRefused => {
-            error(e.kind(), format!("connection refused: nothing listens on {}", path.display()))
+            error(err.kind(), format!("connection refused: nothing listens on {}", path.display()))
         }
-        _ => e,
-    })?;
-    Ok(socket)
+        _ => err,
+    }
 }
 
 /// Binds and listens on a socket file at `path` with `options.mode`.

@@ -24,21 +24,34 @@ const SOL_VSOCK: libc::c_int = libc::AF_VSOCK;
 /// a longer `timeout` that limit is raised to match. A peer that resets the connection
 /// during the handshake (nothing listens on the port) is reported as refused.
 pub(crate) fn connect(addr: &VsockAddr, options: &ConnectOptions) -> io::Result<Connected> {
+    let socket = socket(options)?;
+    let deadline: Option<Instant> = super::deadline(options);
+    deadline::connect(&socket, &sockaddr(addr), deadline).map_err(|e| explain(e, addr))?;
+    let local = local_addr(&socket)?;
+    Ok(Connected { socket, local })
+}
+
+/// `socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC)`, with the kernel's connect timeout
+/// raised to `options.timeout`.
+pub(crate) fn socket(options: &ConnectOptions) -> io::Result<Socket> {
     let socket = Socket::new(Domain::VSOCK, Type::STREAM, None)?;
     if let Some(timeout) = options.timeout {
         set_connect_timeout(&socket, timeout)?;
     }
-    let deadline: Option<Instant> = super::deadline(options);
-    deadline::connect(&socket, &sockaddr(addr), deadline).map_err(|e| match e.raw_os_error() {
+    Ok(socket)
+}
+
+/// Says what a failed vsock `connect(2)` means: a reset during the handshake is how the
+/// peer says nothing listens on the port.
+pub(crate) fn explain(err: io::Error, addr: &VsockAddr) -> io::Error {
+    match err.raw_os_error() {
         Some(libc::ECONNRESET) | Some(libc::ECONNREFUSED) => error(
             io::ErrorKind::ConnectionRefused,
             format!("connection refused: nothing listens on port {} of CID {}", addr.port, addr.cid),
         ),
         Some(libc::ETIMEDOUT) => error(io::ErrorKind::TimedOut, "timed out"),
-        _ => e,
-    })?;
-    let local = local_addr(&socket)?;
-    Ok(Connected { socket, local })
+        _ => err,
+    }
 }
 
 /// `socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC)`, `bind(2)` and `listen(2)`.
@@ -50,12 +63,12 @@ pub(crate) fn bind(addr: &VsockAddr, options: &ListenOptions) -> io::Result<Boun
     Ok(Bound { socket, local, file: None })
 }
 
-fn sockaddr(addr: &VsockAddr) -> SockAddr {
+pub(crate) fn sockaddr(addr: &VsockAddr) -> SockAddr {
     SockAddr::vsock(addr.cid, addr.port)
 }
 
 /// `getsockname(2)`, decoded.
-fn local_addr(socket: &Socket) -> io::Result<Addr> {
+pub(crate) fn local_addr(socket: &Socket) -> io::Result<Addr> {
     let raw = socket.local_addr()?;
     super::vsock_from_sockaddr(&raw)
         .map(Addr::Vsock)

@@ -1,0 +1,158 @@
+//! Connecting without blocking a thread, on every Unix transport.
+
+use std::io::{self, Read};
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, SockAddr, Socket, Type};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+use crate::error::{context, error};
+use crate::hybrid_proto::{connect_request, ReplyReader};
+use crate::stream::may_pass;
+use crate::transport::{hybrid, tcp, unix};
+use crate::{Addr, ConnectOptions, Retry};
+
+/// Connects to `addr`, honouring the timeout and retries of `options`.
+pub(super) async fn connect(addr: &Addr, options: &ConnectOptions) -> io::Result<(AsyncFd<Socket>, Addr)> {
+    let mut attempt = 1;
+    loop {
+        let once = connect_once(addr, options);
+        let result = match options.timeout {
+            Some(timeout) => tokio::time::timeout(timeout, once).await.unwrap_or_else(|_| Err(timed_out())),
+            None => once.await,
+        };
+        match result.map_err(|e| context(e, "connect", addr)) {
+            Ok(connected) => return Ok(connected),
+            Err(e) if may_pass(&e) && options.retry.allows(attempt) => {
+                let wait = Retry::backoff(attempt);
+                tracing::info!("{e}; trying again in {wait:?} (attempt {})", attempt + 1);
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn timed_out() -> io::Error {
+    error(io::ErrorKind::TimedOut, "timed out")
+}
+
+async fn connect_once(addr: &Addr, options: &ConnectOptions) -> io::Result<(AsyncFd<Socket>, Addr)> {
+    match addr {
+        #[cfg(target_os = "linux")]
+        Addr::Vsock(a) => {
+            use crate::transport::vsock;
+            let io = connect_socket(vsock::socket(options)?, &vsock::sockaddr(a))
+                .await
+                .map_err(|e| vsock::explain(e, a))?;
+            let local = vsock::local_addr(io.get_ref())?;
+            Ok((io, local))
+        }
+        #[cfg(not(target_os = "linux"))]
+        Addr::Vsock(_) => Err(crate::error::unsupported("AF_VSOCK (Linux only)")),
+        Addr::HyperV(_) => Err(crate::error::unsupported("Hyper-V sockets (AF_HYPERV, Windows only)")),
+        Addr::Unix(path) => Ok((connect_unix(path).await?, Addr::Unnamed)),
+        Addr::Hyperkit(a) => {
+            let io = connect_unix(&a.connect_path()).await?;
+            send_in_one_write(&io, &a.connect_header()).await?;
+            Ok((io, Addr::Unnamed))
+        }
+        Addr::Hybrid(a) => {
+            let io = connect_unix(&a.uds).await?;
+            handshake(&io, a.port, hybrid::handshake_deadline(options)).await?;
+            Ok((io, Addr::Unnamed))
+        }
+        Addr::Tcp(a) => connect_tcp(&a.host, a.port).await,
+        Addr::Unnamed => Err(error(io::ErrorKind::InvalidInput, "an unnamed address cannot be connected to")),
+    }
+}
+
+/// `connect(2)` on a non-blocking socket, then waits for it to become writable and
+/// checks `SO_ERROR`.
+async fn connect_socket(socket: Socket, target: &SockAddr) -> io::Result<AsyncFd<Socket>> {
+    socket.set_nonblocking(true)?;
+    loop {
+        match socket.connect(target) {
+            Ok(()) => return super::register(socket),
+            Err(e)
+                if e.raw_os_error() == Some(libc::EINPROGRESS) || e.kind() == io::ErrorKind::Interrupted =>
+            {
+                let io = super::register(socket)?;
+                drop(io.writable().await?);
+                return match io.get_ref().take_error()? {
+                    Some(err) => Err(err),
+                    None => Ok(io),
+                };
+            }
+            // A Unix socket whose listener's backlog is full: try again shortly.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                tokio::time::sleep(Duration::from_millis(2)).await
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn connect_unix(path: &Path) -> io::Result<AsyncFd<Socket>> {
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    connect_socket(socket, &SockAddr::unix(path)?).await.map_err(|e| unix::explain(e, path))
+}
+
+async fn connect_tcp(host: &str, port: u16) -> io::Result<(AsyncFd<Socket>, Addr)> {
+    let mut last = None;
+    for target in tokio::net::lookup_host((host, port)).await? {
+        let socket = Socket::new(Domain::for_address(target), Type::STREAM, None)?;
+        match connect_socket(socket, &target.into()).await {
+            Ok(io) => {
+                let local = io
+                    .get_ref()
+                    .local_addr()?
+                    .as_socket()
+                    .map_or(Addr::Unnamed, |s| Addr::Tcp(tcp::addr_of(&s)));
+                return Ok((io, local));
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| error(io::ErrorKind::NotFound, "the host name resolved to no address")))
+}
+
+/// hyperkit reads its header with a single `read(2)`, so it must go in one `send(2)`.
+async fn send_in_one_write(io: &AsyncFd<Socket>, header: &[u8]) -> io::Result<()> {
+    let sent = io.async_io(Interest::WRITABLE, |socket| socket.send(header)).await?;
+    if sent == header.len() {
+        Ok(())
+    } else {
+        Err(error(
+            io::ErrorKind::WriteZero,
+            format!("hyperkit took {sent} of the {} header bytes", header.len()),
+        ))
+    }
+}
+
+/// The hybrid-vsock handshake, by `deadline`: the same steps as the blocking one.
+async fn handshake(io: &AsyncFd<Socket>, port: u32, deadline: Instant) -> io::Result<()> {
+    let mut reader = ReplyReader::new();
+    let exchange = async {
+        let request = connect_request(port);
+        let mut sent = 0;
+        while sent < request.len() {
+            sent +=
+                io.async_io(Interest::WRITABLE, |socket| socket.send(&request.as_bytes()[sent..])).await?;
+        }
+        loop {
+            let mut byte = [0u8; 1];
+            let read = io.async_io(Interest::READABLE, |socket| (&mut &*socket).read(&mut byte)).await;
+            if let ControlFlow::Break(done) = hybrid::step(&mut reader, read, byte[0], port) {
+                return done;
+            }
+        }
+    };
+    let outcome =
+        tokio::time::timeout_at(deadline.into(), exchange).await.unwrap_or_else(|_| Err(timed_out()));
+    outcome.map_err(|e| hybrid::handshake_error(e, port, &reader))
+}
