@@ -22,6 +22,8 @@ EXAMPLES:
   Shell per connection (no shell quoting):    hvcat -l -k -e /bin/cat vsock://:22
   Wait for a booting guest, 3 s per try:      hvcat --retry=20 -w 3 vsock://4:1234
   The host side of a guest's vsock://2:52:    hvcat -l hybrid://:52/run/vm/v.sock
+  Expose a guest's port 22 on a Unix socket:  hvcat -l -k unix:///run/g.sock --relay hybrid://:22/run/vm/v.sock
+  Forward host TCP port 8080 into a guest:    hvcat -l -k tcp://127.0.0.1:8080 --relay vsock://4:80
 
 EXIT STATUS:
   0 success, 1 connection or I/O failure, 2 bad usage or invalid address.";
@@ -49,6 +51,11 @@ pub struct Cli {
     /// With -l: send every connection back what it sends (implies -k)
     #[arg(long, requires = "listen", conflicts_with_all = ["exec", "sh_exec"])]
     pub echo: bool,
+
+    /// With -l: connect each accepted connection to URI2 and relay bytes both ways
+    /// (half-close carried across), many connections at once with -k
+    #[arg(long, value_name = "URI2", requires = "listen", conflicts_with_all = ["echo", "exec", "sh_exec"])]
+    pub relay: Option<String>,
 
     /// Run CMD for each connection, with the connection as its standard input and output;
     /// CMD is split at white space and run without a shell

@@ -4,6 +4,7 @@ mod cli;
 mod copy;
 mod exec;
 mod log;
+mod relay;
 
 use std::io;
 use std::process::ExitCode;
@@ -74,6 +75,11 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     let addr: Addr = uri.parse().map_err(|e: hvsock::ParseError| Failure::Usage(e.to_string()))?;
     if cli.register {
         register(&addr)?;
+    }
+    if let Some(to) = &cli.relay {
+        let to: Addr = to.parse().map_err(|e: hvsock::ParseError| Failure::Usage(e.to_string()))?;
+        let listen = ListenOptions::new().mode(cli.mode);
+        return Ok(relay::run(&addr, to, &listen, connect_options(cli), cli.keep_open)?);
     }
     let mode = if cli.echo {
         Mode::Echo

@@ -276,3 +276,66 @@ fn wait_for(path: &Path) {
         thread::sleep(Duration::from_millis(10));
     }
 }
+
+#[test]
+fn relay_bridges_many_connections_with_half_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let front = dir.path().join("front");
+    let uds = dir.path().join("vm.vsock");
+    let device = UnixListener::bind(&uds).unwrap();
+    let mut relay =
+        hvcat(&["-l", "-k", "-v", &format!("unix://{}", front.display()), "--relay", &hybrid_uri(&uds, 22)])
+            .spawn()
+            .unwrap();
+    wait_for(&front);
+    // The guest side: the first connection is refused, the others get their request back
+    // reversed, after the client's half-close.
+    let guest = thread::spawn(move || {
+        let (refused, _) = device.accept().unwrap();
+        drop(refused);
+        let handlers: Vec<_> = (0..6)
+            .map(|_| {
+                let (mut conn, _) = device.accept().unwrap();
+                thread::spawn(move || {
+                    let mut line = [0u8; 11];
+                    conn.read_exact(&mut line).unwrap();
+                    assert_eq!(&line, b"CONNECT 22\n");
+                    conn.write_all(b"OK 22\n").unwrap();
+                    let mut request = Vec::new();
+                    conn.read_to_end(&mut request).unwrap();
+                    request.reverse();
+                    conn.write_all(&request).unwrap();
+                })
+            })
+            .collect();
+        handlers.into_iter().for_each(|h| h.join().unwrap());
+    });
+    let first = UnixStream::connect(&front).unwrap();
+    let mut nothing = Vec::new();
+    (&first).read_to_end(&mut nothing).unwrap();
+    assert!(nothing.is_empty(), "a refused upstream closes the client");
+    let clients: Vec<_> = (0..6)
+        .map(|i| {
+            let front = front.clone();
+            thread::spawn(move || {
+                let conn = UnixStream::connect(&front).unwrap();
+                let data = payload(200_000 * (i + 1), i as u8);
+                (&conn).write_all(&data).unwrap();
+                conn.shutdown(Shutdown::Write).unwrap();
+                let mut back = Vec::new();
+                (&conn).read_to_end(&mut back).unwrap();
+                back.reverse();
+                back == data
+            })
+        })
+        .collect();
+    for client in clients {
+        assert!(client.join().unwrap(), "relayed bytes differ");
+    }
+    guest.join().unwrap();
+    relay.kill().unwrap();
+    let output = relay.wait_with_output().unwrap();
+    let log = stderr(&output);
+    assert!(log.contains("connection refused: no listener on guest port 22"), "{log}");
+    assert!(log.contains("bytes there,"), "{log}");
+}

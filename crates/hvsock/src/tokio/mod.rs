@@ -19,11 +19,13 @@
 //! # }
 //! ```
 
+mod bridge;
 mod connect;
 mod listener;
 mod split;
 mod stream;
 
+pub use bridge::{bridge, Crossed};
 pub use listener::Listener;
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 pub use stream::Stream;

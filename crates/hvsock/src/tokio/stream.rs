@@ -1,6 +1,6 @@
 //! An async connected hypervisor socket.
 
-use std::io::{self, IoSlice};
+use std::io::{self, IoSlice, Read};
 use std::net::Shutdown;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use socket2::Socket;
 use tokio::io::unix::AsyncFd;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 
 use super::split::{self, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 use crate::{Addr, ConnectOptions};
@@ -85,6 +85,27 @@ impl Stream {
     /// shuts the connection down for writing.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
         split::into_split(self)
+    }
+
+    /// Waits until the socket may be readable (data, end-of-file or an error).
+    pub async fn readable(&self) -> io::Result<()> {
+        self.io.readable().await.map(|mut guard| guard.retain_ready())
+    }
+
+    /// Waits until the socket may be writable.
+    pub async fn writable(&self) -> io::Result<()> {
+        self.io.writable().await.map(|mut guard| guard.retain_ready())
+    }
+
+    /// `recv(2)` without waiting: `WouldBlock` if nothing is there yet (and the
+    /// readiness is cleared, so that [`Stream::readable`] waits again).
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.try_io(Interest::READABLE, |socket| (&mut &*socket).read(buf))
+    }
+
+    /// `send(2)` without waiting: `WouldBlock` if the socket buffer is full.
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.io.try_io(Interest::WRITABLE, |socket| socket.send(buf))
     }
 
     /// `recv(2)` into `buf` once the socket is readable.
