@@ -17,8 +17,9 @@ use crate::error::error;
 pub(crate) const NAME_VARIABLE: &str = "HVSOCK_VM_NAME";
 
 /// Prints the `Name` (the VM GUID) of every `Msvm_ComputerSystem` whose `ElementName`
-/// equals the name. The host itself is also an `Msvm_ComputerSystem`, whose `Name` is
-/// not a GUID: [`parse`] skips it.
+/// equals the name, then `end`, so that a script that did not run (a stand-in
+/// `powershell.exe`, a blocked script) is not taken for "no such VM". The host itself is
+/// also an `Msvm_ComputerSystem`, whose `Name` is not a GUID: [`parse`] skips it.
 /// The output encoding is set first, before errors stop the script, since a process
 /// without a console cannot set it (and the output is ASCII but for error messages).
 pub(crate) const SCRIPT: &str = "\
@@ -33,6 +34,7 @@ try {
   $message = $_.Exception.Message -replace '\\s+', ' '
   \"error`t\" + $_.CategoryInfo.Category + \"`t\" + $_.FullyQualifiedErrorId + \"`t\" + $message
 }
+'end'
 ";
 
 /// The argument of PowerShell's `-EncodedCommand`: the script in UTF-16LE, in base64.
@@ -70,6 +72,7 @@ pub(crate) fn check_name(name: &str) -> io::Result<()> {
 /// The VM GUID from the script's output for the VM `name`.
 pub(crate) fn parse(stdout: &str, name: &str) -> io::Result<Uuid> {
     let mut found = Vec::new();
+    let mut ended = false;
     for line in stdout.trim_start_matches('\u{feff}').lines() {
         let mut fields = line.trim_end().splitn(4, '\t');
         match (fields.next(), fields.next(), fields.next(), fields.next()) {
@@ -77,8 +80,23 @@ pub(crate) fn parse(stdout: &str, name: &str) -> io::Result<Uuid> {
             (Some("error"), Some(category), Some(id), message) => {
                 return Err(wmi_error(category, id, message.unwrap_or(""), name))
             }
+            (Some("end"), None, None, None) => ended = true,
             _ => {}
         }
+    }
+    if !ended {
+        let said = stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+        return Err(error(
+            io::ErrorKind::Other,
+            format!(
+                "cannot look up VM {name:?}: Windows PowerShell did not run the lookup ({})",
+                if said.is_empty() {
+                    "it printed nothing".to_string()
+                } else {
+                    format!("it printed: {said}")
+                }
+            ),
+        ));
     }
     match found[..] {
         [guid] => Ok(guid),
@@ -192,7 +210,7 @@ mod tests {
 
     #[test]
     fn one_match_gives_its_guid() {
-        let out = "\u{feff}vm\t5F3C3E40-7A4B-4B4E-9B7C-0123456789AB\r\n";
+        let out = "\u{feff}vm\t5F3C3E40-7A4B-4B4E-9B7C-0123456789AB\r\nend\r\n";
         let guid = parse(out, "My VM").unwrap();
         assert_eq!(guid.to_string(), "5f3c3e40-7a4b-4b4e-9b7c-0123456789ab");
     }
@@ -200,15 +218,15 @@ mod tests {
     #[test]
     fn the_host_entry_is_skipped() {
         // The host's own Msvm_ComputerSystem is named after the computer, not a GUID.
-        let out = "vm\tDESKTOP-1234\nvm\t5f3c3e40-7a4b-4b4e-9b7c-0123456789ab\n";
+        let out = "vm\tDESKTOP-1234\nvm\t5f3c3e40-7a4b-4b4e-9b7c-0123456789ab\nend\n";
         assert!(parse(out, "DESKTOP-1234").is_ok());
-        let err = parse("vm\tDESKTOP-1234\n", "DESKTOP-1234").unwrap_err();
+        let err = parse("vm\tDESKTOP-1234\nend\n", "DESKTOP-1234").unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
     }
 
     #[test]
     fn no_match_names_the_vm() {
-        let err = parse("", "Übungs-VM").unwrap_err();
+        let err = parse("end\r\n", "Übungs-VM").unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
         assert!(err.to_string().contains("no VM named \"Übungs-VM\""), "{err}");
         assert!(err.to_string().contains("Hyper-V Administrators"), "{err}");
@@ -216,7 +234,7 @@ mod tests {
 
     #[test]
     fn duplicate_names_are_ambiguous() {
-        let out = "vm\t5f3c3e40-7a4b-4b4e-9b7c-0123456789ab\nvm\t6f3c3e40-7a4b-4b4e-9b7c-0123456789ab\n";
+        let out = "vm\t5f3c3e40-7a4b-4b4e-9b7c-0123456789ab\nvm\t6f3c3e40-7a4b-4b4e-9b7c-0123456789ab\nend\n";
         let err = parse(out, "twin").unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         assert!(err.to_string().contains("2 VMs are named \"twin\""), "{err}");
@@ -249,6 +267,15 @@ mod tests {
         let err = parse("error\tNotSpecified\tSomeId\tThe RPC server is unavailable.", "vm1").unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::Other);
         assert!(err.to_string().contains("The RPC server is unavailable. (SomeId)"), "{err}");
+    }
+
+    #[test]
+    fn a_script_that_did_not_run_is_not_a_missing_vm() {
+        for out in ["", "fixme:powershell:wmain stub\n", "vm\t5f3c3e40-7a4b-4b4e-9b7c-0123456789ab\n"] {
+            let err = parse(out, "vm1").unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::Other, "{out:?}");
+            assert!(err.to_string().contains("PowerShell did not run the lookup"), "{err}");
+        }
     }
 
     #[test]
