@@ -1,8 +1,7 @@
 //! The command line.
 
-use std::time::Duration;
-
 use clap::Parser;
+use hvtools::cli::ConnectArgs;
 
 const AFTER_HELP: &str = "\
 ADDRESSES:
@@ -66,18 +65,8 @@ pub struct Cli {
     #[arg(short = 'c', long, value_name = "CMD")]
     pub sh_exec: Option<String>,
 
-    /// Give up on a connection attempt after SECS seconds (decimals allowed)
-    #[arg(short = 'w', long, value_name = "SECS", value_parser = parse_secs)]
-    pub connect_timeout: Option<Duration>,
-
-    /// Try connecting again while it fails in a way that may pass (refused, no socket,
-    /// timeout): N more times, or without N until it connects; waits grow to 2 s
-    #[arg(long, value_name = "N", num_args = 0..=1, require_equals = true, default_missing_value = "forever")]
-    pub retry: Option<RetryArg>,
-
-    /// How long a hybrid-vsock device may take to answer CONNECT
-    #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "5")]
-    pub handshake_timeout: Duration,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 
     /// Permissions of a listening socket file (hybrid, hyperkit, unix), in octal
     #[arg(long, value_name = "OCTAL", value_parser = parse_mode, default_value = "600")]
@@ -101,37 +90,6 @@ pub struct Cli {
     pub local_cid: bool,
 }
 
-/// `--retry` and `--retry=N`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RetryArg {
-    /// Until it connects.
-    Forever,
-    /// N more attempts.
-    Times(u32),
-}
-
-impl std::str::FromStr for RetryArg {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        match text {
-            "forever" => Ok(RetryArg::Forever),
-            _ => text
-                .parse()
-                .map(RetryArg::Times)
-                .map_err(|_| format!("`{text}` is not a whole number of retries")),
-        }
-    }
-}
-
-fn parse_secs(text: &str) -> Result<Duration, String> {
-    text.parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 1e9)
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| format!("`{text}` is not a number of seconds"))
-}
-
 fn parse_mode(text: &str) -> Result<u32, String> {
     u32::from_str_radix(text, 8)
         .ok()
@@ -144,14 +102,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_seconds_modes_and_retries() {
-        assert_eq!(parse_secs("1.5"), Ok(Duration::from_millis(1500)));
-        assert!(parse_secs("-1").is_err() && parse_secs("nan").is_err() && parse_secs("x").is_err());
+    fn parses_modes() {
         assert_eq!(parse_mode("660"), Ok(0o660));
-        assert!(parse_mode("800").is_err() && parse_mode("1777").is_err());
-        assert_eq!("forever".parse(), Ok(RetryArg::Forever));
-        assert_eq!("3".parse(), Ok(RetryArg::Times(3)));
-        assert!("-3".parse::<RetryArg>().is_err());
+        assert!(parse_mode("800").is_err() && parse_mode("1777").is_err() && parse_mode("x").is_err());
     }
 
     #[test]

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use hvsock::Stream;
 
-/// The size of one read: large enough that a bulk transfer costs few system calls.
-pub const CHUNK: usize = 256 * 1024;
+pub use hvtools::CHUNK;
+use hvtools::{named, pipe};
 
 /// Bytes moved in each direction.
 #[derive(Debug, Default, Clone, Copy)]
@@ -22,28 +22,9 @@ pub struct Moved {
     pub received: u64,
 }
 
-/// Copies `from` to `to` until end-of-file; returns the byte count. Errors say which
-/// side failed, by the names given.
-pub fn pipe(mut from: impl Read, from_name: &str, mut to: impl Write, to_name: &str) -> io::Result<u64> {
-    let mut buf = vec![0u8; CHUNK];
-    let mut total = 0;
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(named(e, "reading", from_name)),
-        };
-        to.write_all(&buf[..n]).map_err(|e| named(e, "writing", to_name))?;
-        total += n as u64;
-    }
-}
-
 /// Sends a connection back everything it sends, then shuts down for writing.
 pub fn echo(stream: &Stream) -> io::Result<Moved> {
-    let peer = stream.peer_addr().to_string();
-    let n = pipe(stream, &peer, stream, &peer)?;
-    stream.shutdown(Shutdown::Write)?;
+    let n = hvtools::echo(stream)?;
     Ok(Moved { sent: n, received: n })
 }
 
@@ -127,11 +108,6 @@ pub fn stdio(stream: Stream, pump: &Arc<StdinPump>, shutdown: bool) -> io::Resul
     }
     let sent = upstream.join().unwrap_or_else(|_| Err(io::Error::other("the sending thread panicked")));
     Ok(Moved { received: received?, sent: sent? })
-}
-
-/// An I/O error that says what was being done to what.
-fn named(err: io::Error, doing: &str, what: &str) -> io::Error {
-    io::Error::new(err.kind(), format!("{doing} {what}: {err}"))
 }
 
 #[cfg(unix)]

@@ -62,10 +62,10 @@ impl Exec {
         let peer = stream.peer_addr().to_string();
         std::thread::scope(|scope| {
             if let Some(child_in) = child_in {
-                scope.spawn(|| crate::copy::pipe(&stream, &peer, child_in, "the command's input"));
+                scope.spawn(|| hvtools::pipe(&stream, &peer, child_in, "the command's input"));
             }
             if let Some(child_out) = child_out {
-                let _ = crate::copy::pipe(child_out, "the command's output", &stream, &peer);
+                let _ = hvtools::pipe(child_out, "the command's output", &stream, &peer);
                 let _ = stream.shutdown(Shutdown::Write);
             }
             child.wait()

@@ -3,7 +3,6 @@
 mod cli;
 mod copy;
 mod exec;
-mod log;
 mod relay;
 
 use std::io;
@@ -12,51 +11,16 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
-use clap::Parser;
-use hvsock::{Addr, ConnectOptions, ListenOptions, Listener, Retry, Stream};
+use hvsock::{Addr, ListenOptions, Listener, Stream};
 use tracing::{info, warn};
 
-use cli::{Cli, RetryArg};
+use cli::Cli;
 use copy::{Moved, StdinPump};
 use exec::Exec;
-
-/// Why hvcat stops early: bad usage (exit 2) or a failed connection or transfer (exit 1).
-enum Failure {
-    Usage(String),
-    Io(io::Error),
-}
-
-impl From<io::Error> for Failure {
-    fn from(err: io::Error) -> Self {
-        Failure::Io(err)
-    }
-}
+use hvtools::cli::{parse_addr, Failure};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(err) if !err.use_stderr() => {
-            let _ = err.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(err) => {
-            let text = err.render().to_string();
-            eprint!("hvcat: {}", text.strip_prefix("error: ").unwrap_or(&text));
-            return ExitCode::from(2);
-        }
-    };
-    log::init(cli.verbose);
-    match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Usage(message)) => {
-            eprintln!("hvcat: {message}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Io(err)) => {
-            eprintln!("hvcat: {err}");
-            ExitCode::from(1)
-        }
-    }
+    hvtools::cli::main("hvcat", |cli: &Cli| cli.verbose, run)
 }
 
 /// What to do with each connection.
@@ -72,14 +36,14 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         return Ok(());
     }
     let uri = cli.uri.as_deref().unwrap_or_default();
-    let addr: Addr = uri.parse().map_err(|e: hvsock::ParseError| Failure::Usage(e.to_string()))?;
+    let addr = parse_addr(uri)?;
     if cli.register {
         register(&addr)?;
     }
     if let Some(to) = &cli.relay {
-        let to: Addr = to.parse().map_err(|e: hvsock::ParseError| Failure::Usage(e.to_string()))?;
+        let to = parse_addr(to)?;
         let listen = ListenOptions::new().mode(cli.mode);
-        return Ok(relay::run(&addr, to, &listen, connect_options(cli), cli.keep_open)?);
+        return Ok(relay::run(&addr, to, &listen, cli.connect.options(), cli.keep_open)?);
     }
     let mode = if cli.echo {
         Mode::Echo
@@ -93,22 +57,10 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     if cli.listen {
         listen(cli, &addr, mode)
     } else {
-        let stream = Stream::connect_with(&addr, &connect_options(cli))?;
+        let stream = Stream::connect_with(&addr, &cli.connect.options())?;
         info!("connected to {}", stream.peer_addr());
         serve(stream, &mode, cli)
     }
-}
-
-fn connect_options(cli: &Cli) -> ConnectOptions {
-    let mut options = ConnectOptions::new().handshake_timeout(cli.handshake_timeout).retry(match cli.retry {
-        None => Retry::Never,
-        Some(RetryArg::Forever) => Retry::Forever,
-        Some(RetryArg::Times(n)) => Retry::Times(n),
-    });
-    if let Some(timeout) = cli.connect_timeout {
-        options = options.timeout(timeout);
-    }
-    options
 }
 
 fn listen(cli: &Cli, addr: &Addr, mode: Mode) -> Result<(), Failure> {

@@ -1,0 +1,142 @@
+//! Command-line conventions shared by the tools: how to connect, and how a run ends
+//! (messages start with the tool's name; exit 0 success, 1 connection or I/O failure,
+//! 2 bad usage or invalid address).
+
+use std::io;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser};
+use hvsock::{Addr, ConnectOptions, Retry};
+
+/// Why a tool stops early.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad usage or an invalid address: exit 2.
+    Usage(String),
+    /// A failed connection or transfer: exit 1.
+    Io(io::Error),
+}
+
+impl From<io::Error> for Failure {
+    fn from(err: io::Error) -> Self {
+        Failure::Io(err)
+    }
+}
+
+/// Parses an address given on the command line (a bad one is a usage error).
+pub fn parse_addr(uri: &str) -> Result<Addr, Failure> {
+    uri.parse().map_err(|e: hvsock::ParseError| Failure::Usage(e.to_string()))
+}
+
+/// Parses the command line, sets up logging (`verbose` picks the level from the parsed
+/// arguments), runs `run`, and turns the outcome into messages and the exit status.
+pub fn main<C: Parser>(
+    tool: &'static str,
+    verbose: impl FnOnce(&C) -> bool,
+    run: impl FnOnce(&C) -> Result<(), Failure>,
+) -> ExitCode {
+    let cli = match C::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() => {
+            let _ = err.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(err) => {
+            let text = err.render().to_string();
+            eprint!("{tool}: {}", text.strip_prefix("error: ").unwrap_or(&text));
+            return ExitCode::from(2);
+        }
+    };
+    crate::log::init(tool, verbose(&cli));
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(message)) => {
+            eprintln!("{tool}: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Io(err)) => {
+            eprintln!("{tool}: {err}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// How to connect: the options every tool takes.
+#[derive(Args, Debug, Clone)]
+pub struct ConnectArgs {
+    /// Give up on a connection attempt after SECS seconds (decimals allowed)
+    #[arg(short = 'w', long, value_name = "SECS", value_parser = parse_secs)]
+    pub connect_timeout: Option<Duration>,
+
+    /// Try connecting again while it fails in a way that may pass (refused, no socket,
+    /// timeout): N more times, or without N until it connects; waits grow to 2 s
+    #[arg(long, value_name = "N", num_args = 0..=1, require_equals = true, default_missing_value = "forever")]
+    pub retry: Option<RetryArg>,
+
+    /// How long a hybrid-vsock device may take to answer CONNECT
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "5")]
+    pub handshake_timeout: Duration,
+}
+
+impl ConnectArgs {
+    /// The library's options for these arguments.
+    pub fn options(&self) -> ConnectOptions {
+        let retry = match self.retry {
+            None => Retry::Never,
+            Some(RetryArg::Forever) => Retry::Forever,
+            Some(RetryArg::Times(n)) => Retry::Times(n),
+        };
+        let options = ConnectOptions::new().handshake_timeout(self.handshake_timeout).retry(retry);
+        match self.connect_timeout {
+            Some(timeout) => options.timeout(timeout),
+            None => options,
+        }
+    }
+}
+
+/// `--retry` and `--retry=N`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryArg {
+    /// Until it connects.
+    Forever,
+    /// N more attempts.
+    Times(u32),
+}
+
+impl std::str::FromStr for RetryArg {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "forever" => Ok(RetryArg::Forever),
+            _ => text
+                .parse()
+                .map(RetryArg::Times)
+                .map_err(|_| format!("`{text}` is not a whole number of retries")),
+        }
+    }
+}
+
+/// Seconds, decimals allowed.
+pub fn parse_secs(text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 1e9)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("`{text}` is not a number of seconds"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_seconds_and_retries() {
+        assert_eq!(parse_secs("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_secs("-1").is_err() && parse_secs("nan").is_err() && parse_secs("x").is_err());
+        assert_eq!("forever".parse(), Ok(RetryArg::Forever));
+        assert_eq!("3".parse(), Ok(RetryArg::Times(3)));
+        assert!("-3".parse::<RetryArg>().is_err());
+    }
+}

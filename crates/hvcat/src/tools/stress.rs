@@ -1,0 +1,172 @@
+//! Integrity under parallel load: every connection sends a random payload of random
+//! length, half-closes, and checks that the echo has the same SHA-256.
+
+use std::io::{self, Write};
+use std::net::Shutdown;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use hvsock::{Addr, ConnectOptions, Stream};
+use sha2::{Digest, Sha256};
+
+use crate::payload::Rng;
+use crate::progress::Progress;
+
+/// What a stress run does.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The echo server.
+    pub addr: Addr,
+    /// Connections at the same time.
+    pub parallel: usize,
+    /// Connections in all.
+    pub connections: u64,
+    /// The largest payload of one connection.
+    pub max_len: u64,
+    /// Seeds the payload lengths and contents.
+    pub seed: u64,
+    /// How to connect (timeouts, retries).
+    pub connect: ConnectOptions,
+    /// Report each connection on standard error.
+    pub verbose: bool,
+}
+
+/// What a stress run saw.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// Connections that completed.
+    pub connections: u64,
+    /// Bytes sent (and so expected back).
+    pub bytes: u64,
+    /// Connections whose echo differed.
+    pub mismatches: u64,
+    /// Connections that failed, with the first few reasons.
+    pub errors: u64,
+    /// The first few failure messages.
+    pub first_failures: Vec<String>,
+    /// How long the run took.
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    /// Whether every connection came back intact.
+    pub fn ok(&self) -> bool {
+        self.mismatches == 0 && self.errors == 0
+    }
+}
+
+/// One connection's result.
+enum Outcome {
+    Intact(u64),
+    Mismatch(String),
+    Failed(String),
+}
+
+/// Runs `plan` and returns what happened; progress on standard error.
+pub fn run(plan: &Plan) -> Summary {
+    let next = AtomicU64::new(0);
+    let summary = Mutex::new(Summary::default());
+    let progress = Mutex::new(Progress::new("hvstress", plan.connections, true));
+    let started = Instant::now();
+    thread::scope(|scope| {
+        for _ in 0..plan.parallel.max(1) {
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= plan.connections {
+                    return;
+                }
+                let outcome = one(plan, index);
+                let mut s = summary.lock().unwrap();
+                s.connections += 1;
+                match outcome {
+                    Outcome::Intact(bytes) => s.bytes += bytes,
+                    Outcome::Mismatch(why) => record(&mut s, why, true),
+                    Outcome::Failed(why) => record(&mut s, why, false),
+                }
+                let note = format!("{} mismatches, {} errors", s.mismatches, s.errors);
+                progress.lock().unwrap().update(s.connections, &note);
+            });
+        }
+    });
+    progress.lock().unwrap().finish();
+    let mut summary = summary.into_inner().unwrap();
+    summary.elapsed = started.elapsed();
+    summary
+}
+
+fn record(summary: &mut Summary, why: String, mismatch: bool) {
+    if mismatch {
+        summary.mismatches += 1;
+    } else {
+        summary.errors += 1;
+    }
+    if summary.first_failures.len() < 10 {
+        summary.first_failures.push(why);
+    }
+}
+
+/// Connection number `index`: its payload comes from the seed and the index alone, so a
+/// failure can be reproduced.
+fn one(plan: &Plan, index: u64) -> Outcome {
+    let mut rng = Rng::new(plan.seed ^ index.wrapping_mul(0x2545_f491_4f6c_dd1d));
+    let len = rng.up_to(plan.max_len);
+    let started = Instant::now();
+    let stream = match Stream::connect_with(&plan.addr, &plan.connect) {
+        Ok(stream) => stream,
+        Err(e) => return Outcome::Failed(format!("connection {index}: {e}")),
+    };
+    let result = thread::scope(|scope| {
+        let sender = scope.spawn(|| send(&stream, rng, len));
+        let mut received = Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        let got = crate::drain(&stream, &mut buf, |data| received.update(data));
+        let sent = sender.join().unwrap_or_else(|_| Err(io::Error::other("the sender panicked")));
+        (sent, got, received.finalize())
+    });
+    let outcome = match result {
+        (Err(e), _, _) => Outcome::Failed(format!("connection {index}: sending {len} bytes: {e}")),
+        (_, Err(e), _) => Outcome::Failed(format!("connection {index}: receiving: {e}")),
+        (Ok(sent), Ok(got), received) if got == len && sent == received => Outcome::Intact(len),
+        (Ok(sent), Ok(got), received) => Outcome::Mismatch(format!(
+            "connection {index}: sent {len} bytes (sha256 {}), got {got} back (sha256 {})",
+            hex(&sent),
+            hex(&received)
+        )),
+    };
+    if plan.verbose {
+        let status = match &outcome {
+            Outcome::Intact(_) => "ok",
+            Outcome::Mismatch(_) => "MISMATCH",
+            Outcome::Failed(_) => "FAILED",
+        };
+        eprintln!(
+            "hvstress: connection {index}: {len} bytes each way in {:.3} s: {status}",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    outcome
+}
+
+/// Sends `len` bytes from `rng` in randomly sized writes, then half-closes; returns the
+/// SHA-256 of what it sent.
+fn send(stream: &Stream, mut rng: Rng, len: u64) -> io::Result<sha2::digest::Output<Sha256>> {
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut left = len;
+    let mut out = stream;
+    while left > 0 {
+        let size = (rng.up_to(buf.len() as u64 - 1) + 1).min(left) as usize;
+        rng.fill(&mut buf[..size]);
+        hash.update(&buf[..size]);
+        out.write_all(&buf[..size])?;
+        left -= size as u64;
+    }
+    stream.shutdown(Shutdown::Write)?;
+    Ok(hash.finalize())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
