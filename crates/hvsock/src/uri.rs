@@ -219,13 +219,13 @@ fn parse_vm(text: &str) -> Result<VmId, Reason> {
             if parse_decimal(vm).is_some() { " (for a Linux CID, write vsock://CID:PORT)" } else { "" };
         return Err(Reason::PortAfterVm(hint));
     }
-    if let Some(id) = VmId::from_word(text) {
+    let name = percent_decode(text)?;
+    if let Some(id) = VmId::from_word(&name) {
         return Ok(id);
     }
-    if let Some(guid) = parse_guid(text) {
+    if let Some(guid) = parse_guid(&name) {
         return Ok(VmId::Guid(guid));
     }
-    let name = percent_decode(text)?;
     if name.chars().any(char::is_control) {
         return Err(Reason::BadVmName(name, "it contains a control character"));
     }
@@ -316,7 +316,12 @@ fn parse_tcp(authority: &str, path: &str) -> Result<Addr, Reason> {
                 hint: "write an IPv6 host in brackets: tcp://[::1]:PORT",
             })
         }
-        None => percent_decode(host)?,
+        None => match percent_decode(host)? {
+            decoded if decoded.contains(':') => {
+                return Err(Reason::UnexpectedHost { host: host.to_owned(), hint: TCP_FORM })
+            }
+            decoded => decoded,
+        },
     };
     if !path.is_empty() && path != "/" {
         return Err(Reason::UnexpectedPath(path.to_owned()));
@@ -386,7 +391,15 @@ pub(crate) fn percent_encode(text: &str, keep_slash: bool) -> String {
 pub(crate) fn format_path(path: &Path) -> String {
     let text = percent_encode(&path.to_string_lossy(), true);
     if path.is_absolute() {
-        text
+        // `/./` and `/../` at the start would read back as relative: escape the dot.
+        match text.strip_prefix("/.") {
+            Some(rest)
+                if rest.is_empty() || rest.starts_with('/') || rest.starts_with("./") || rest == "." =>
+            {
+                format!("/%2E{rest}")
+            }
+            _ => text,
+        }
     } else if text.starts_with("./") || text.starts_with("../") {
         format!("/{text}")
     } else {

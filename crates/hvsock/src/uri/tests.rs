@@ -134,6 +134,13 @@ fn display_round_trips() {
         "unix://../x",
         "tcp://[::1]:22",
         "tcp://example.org:22",
+        "hvsock://%70arent/1",
+        "hvsock://%35f5f9c2e-0a4b-4c1d-9e8f-0123456789ab/1",
+        "hyperkit://:1/%2E/x",
+        "hyperkit://:1/%2E%2E/x",
+        "hybrid://:1/%2E",
+        "unix:///%2E%2E",
+        "unix://./%2E%2E/x",
     ] {
         let addr = parse_ok(uri);
         let shown = addr.to_string();
@@ -211,6 +218,7 @@ fn rejected_forms_name_the_problem() {
         ("tcp://localhost:65536", BadPort { text: "65536".into(), max: 65535 }),
         ("tcp://localhost:80/x", UnexpectedPath("/x".into())),
         ("tcp://[zz]:80", UnexpectedHost { host: "[zz]".into(), hint: TCP_FORM }),
+        ("tcp://a%3Ab:80", UnexpectedHost { host: "a%3Ab".into(), hint: TCP_FORM }),
     ];
     assert!(cases.len() >= 50);
     for (uri, want) in cases {
