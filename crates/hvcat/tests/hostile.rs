@@ -1,0 +1,100 @@
+//! A catalogue of malformed addresses and option combinations: each exits 2 with a
+//! message that names the problem, never panics, and creates nothing on disk.
+
+use std::process::{Command, Stdio};
+
+/// (arguments, text the message must contain)
+const CATALOGUE: &[(&[&str], &str)] = &[
+    (&[""], "empty address"),
+    (&["vsock"], "missing scheme"),
+    (&["vsock:80"], "missing scheme"),
+    (&["://80"], "missing scheme"),
+    (&["/tmp/sock"], "missing scheme"),
+    (&["vsocks://:80"], "unknown scheme `vsocks`"),
+    (&["http://example.org:80"], "unknown scheme `http`"),
+    (&["VSOCK+X://:1"], "unknown scheme"),
+    (&["vsock://"], "missing port"),
+    (&["vsock://2"], "missing port"),
+    (&["vsock://2:"], "missing port"),
+    (&["vsock://:4294967296"], "port `4294967296`"),
+    (&["vsock://:-1"], "port `-1`"),
+    (&["vsock://:0x50"], "port `0x50`"),
+    (&["vsock://:８０"], "port `８０`"),
+    (&["vsock://guest:80"], "CID `guest`"),
+    (&["vsock://-2:80"], "CID `-2`"),
+    (&["vsock://99999999999:80"], "CID `99999999999`"),
+    (&["vsock://2:80/extra"], "unexpected `/extra`"),
+    (&["vsock://2:80?q=1"], "`?` is not allowed"),
+    (&["vsock://2:80#frag"], "`#` is not allowed"),
+    (&["hvsock://parent"], "missing service"),
+    (&["hvsock:///"], "missing service"),
+    (&["hvsock://2:80/"], "for a Linux CID, write vsock://CID:PORT"),
+    (&["hvsock://vm:1/2"], "takes no port"),
+    (&["hvsock://parent/not-a-guid"], "service `not-a-guid`"),
+    (&["hvsock://parent/4294967296"], "service `4294967296`"),
+    (&["hvsock://parent/3049197C-9A4E-4FBF-9367-97F792F1699"], "is not a GUID"),
+    (&["hvsock://3049197G-9A4E-4FBF-9367-97F792F16994/1"], "is not a GUID"),
+    (&["hvsock://a%0Ab/1"], "control character"),
+    (&["hvsock://a%zz/1"], "bad percent-escape"),
+    (&["hvsock://a%C3/1"], "bad percent-escape"),
+    (&["hvsock://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/1"], "at most 100 characters"),
+    (&["hvsock:///run/kata.hvsock:99999999999"], "port `99999999999`"),
+    (&["hyperkit://:80"], "missing path"),
+    (&["hyperkit://:80/"], "missing path"),
+    (&["hyperkit:///dir"], "missing port"),
+    (&["hyperkit://x:80/dir"], "CID `x`"),
+    (&["hybrid://:52"], "missing path"),
+    (&["hybrid:///tmp/v.sock"], "missing port"),
+    (&["hybrid://3:52/tmp/v.sock"], "unexpected host `3`"),
+    (&["hybrid://:5x/tmp/v.sock"], "port `5x`"),
+    (&["unix://"], "missing path"),
+    (&["unix://host/tmp/x"], "unexpected host `host`"),
+    (&["tcp://:80"], "missing host"),
+    (&["tcp://localhost"], "missing port"),
+    (&["tcp://localhost:65536"], "port `65536`"),
+    (&["tcp://[zz]:80"], "unexpected host `[zz]`"),
+    (&["tcp://a%3Ab:80"], "unexpected host"),
+    (&["-l", "unix://./x", "--relay", "bogus"], "invalid address `bogus`"),
+    (&[], "<URI>"),
+    (&["-k", "unix://./x"], "--listen"),
+    (&["--echo", "unix://./x"], "--listen"),
+    (&["-l", "--echo", "-e", "cat", "unix://./x"], "cannot be used with"),
+    (&["-l", "--relay", "unix://./a", "--echo", "unix://./b"], "cannot be used with"),
+    (&["-e", "cat", "-c", "cat", "unix://./x"], "cannot be used with"),
+    (&["-l", "-e", "   ", "unix://./x"], "--exec needs a command"),
+    (&["-w", "soon", "unix://./x"], "`soon` is not a number of seconds"),
+    (&["-w", "-1", "unix://./x"], "unexpected argument"),
+    (&["-w", "inf", "unix://./x"], "`inf` is not a number of seconds"),
+    (&["--retry=many", "unix://./x"], "`many` is not a whole number"),
+    (&["--retry", "5", "unix://./x"], "unexpected argument"),
+    (&["--handshake-timeout", "x", "unix://./x"], "`x` is not a number of seconds"),
+    (&["--mode", "999", "-l", "unix://./x"], "`999` is not an octal mode"),
+    (&["--mode", "rw", "-l", "unix://./x"], "`rw` is not an octal mode"),
+    (&["--register", "unix://./x"], "--register works only on Windows"),
+    (&["--local-cid", "vsock://:1"], "cannot be used with"),
+    (&["--bogus", "unix://./x"], "unexpected argument '--bogus'"),
+    (&["unix://./x", "unix://./y"], "unexpected argument"),
+];
+
+#[test]
+fn every_malformed_input_exits_2_naming_the_problem() {
+    assert!(CATALOGUE.len() >= 50, "{} cases", CATALOGUE.len());
+    let dir = tempfile::tempdir().unwrap();
+    for (args, needle) in CATALOGUE {
+        let output = Command::new(env!("CARGO_BIN_EXE_hvcat"))
+            .args(*args)
+            .current_dir(dir.path())
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("hvcat: "), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: expected {needle:?} in {stderr}");
+        assert!(!stderr.contains("panicked") && !stderr.contains("stack backtrace"), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "nothing created on disk: {left:?}");
+}
