@@ -93,10 +93,12 @@ impl Listener {
         &self.socket
     }
 
+    #[cfg(all(feature = "tokio", unix))]
     pub(crate) fn into_parts(self) -> (Socket, Addr, Option<SocketFile>) {
         (self.socket, self.local, self._file)
     }
 
+    #[cfg(all(feature = "tokio", unix))]
     pub(crate) fn from_parts(socket: Socket, local: Addr, file: Option<SocketFile>) -> Listener {
         Listener { socket, local, _file: file }
     }

@@ -166,6 +166,7 @@ impl Stream {
         self.socket
     }
 
+    #[cfg(all(feature = "tokio", unix))]
     pub(crate) fn into_parts(self) -> (Socket, Addr, Addr) {
         (self.socket, self.local, self.peer)
     }

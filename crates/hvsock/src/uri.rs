@@ -189,7 +189,8 @@ fn parse_vsock(authority: &str, path: &str) -> Result<Addr, Reason> {
 fn parse_hvsock(authority: &str, path: &str) -> Result<Addr, Reason> {
     if authority.is_empty() {
         if let Some((uds, port)) = kata_hybrid(path) {
-            return Ok(Addr::Hybrid(HybridAddr::new(decode_path(uds)?, parse_u32_port(port)?)));
+            let uds = socket_file(decode_path(uds)?, HYBRID_FORM)?;
+            return Ok(Addr::Hybrid(HybridAddr::new(uds, parse_u32_port(port)?)));
         }
     }
     let vm = parse_vm(authority)?;
@@ -286,15 +287,25 @@ fn parse_hybrid(authority: &str, path: &str) -> Result<Addr, Reason> {
         return Err(Reason::MissingPort(HYBRID_FORM));
     }
     let port = parse_u32_port(port)?;
-    Ok(Addr::Hybrid(HybridAddr::new(required_path(path, HYBRID_FORM)?, port)))
+    Ok(Addr::Hybrid(HybridAddr::new(socket_file(required_path(path, HYBRID_FORM)?, HYBRID_FORM)?, port)))
 }
 
 fn parse_unix(authority: &str, path: &str) -> Result<Addr, Reason> {
-    match authority {
-        "" => Ok(Addr::Unix(required_path(path, UNIX_FORM)?)),
-        "." | ".." if path.len() > 1 => Ok(Addr::Unix(decode_path(&format!("{authority}{path}"))?)),
-        "." | ".." => Err(Reason::MissingPath(UNIX_FORM)),
-        host => Err(Reason::UnexpectedHost { host: host.to_owned(), hint: UNIX_FORM }),
+    let path = match authority {
+        "" => required_path(path, UNIX_FORM)?,
+        "." | ".." => decode_path(&format!("{authority}{path}"))?,
+        host => return Err(Reason::UnexpectedHost { host: host.to_owned(), hint: UNIX_FORM }),
+    };
+    Ok(Addr::Unix(socket_file(path, UNIX_FORM)?))
+}
+
+/// A socket is a file: a path that ends in `/`, `.` or `..` names none.
+fn socket_file(path: PathBuf, form: &'static str) -> Result<PathBuf, Reason> {
+    let names_a_file = path.file_name().is_some() && !path.as_os_str().to_string_lossy().ends_with('/');
+    if names_a_file {
+        Ok(path)
+    } else {
+        Err(Reason::MissingPath(form))
     }
 }
 

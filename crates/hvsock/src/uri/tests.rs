@@ -138,8 +138,8 @@ fn display_round_trips() {
         "hvsock://%35f5f9c2e-0a4b-4c1d-9e8f-0123456789ab/1",
         "hyperkit://:1/%2E/x",
         "hyperkit://:1/%2E%2E/x",
-        "hybrid://:1/%2E",
-        "unix:///%2E%2E",
+        "hybrid://:1/%2Ex",
+        "unix:///%2E%2Ex",
         "unix://./%2E%2E/x",
     ] {
         let addr = parse_ok(uri);
@@ -211,6 +211,12 @@ fn rejected_forms_name_the_problem() {
         ("unix://", MissingPath(UNIX_FORM)),
         ("unix:///", MissingPath(UNIX_FORM)),
         ("unix://./", MissingPath(UNIX_FORM)),
+        ("unix:///./", MissingPath(UNIX_FORM)),
+        ("unix:///tmp/", MissingPath(UNIX_FORM)),
+        ("unix://./..", MissingPath(UNIX_FORM)),
+        ("hybrid://:1/./", MissingPath(HYBRID_FORM)),
+        ("hybrid://:1/tmp/", MissingPath(HYBRID_FORM)),
+        ("hybrid://:1/%2E", MissingPath(HYBRID_FORM)),
         ("unix://host/tmp/x", UnexpectedHost { host: "host".into(), hint: UNIX_FORM }),
         ("tcp://:80", MissingHost),
         ("tcp://localhost", MissingPort(TCP_FORM)),
