@@ -4,21 +4,29 @@
 B=/run/lab/bg
 
 # bg NAME SECS CMD...: runs CMD in the background, killed after SECS.
-# Its stdin and stdout are /dev/null unless CMD redirects them.
+# Its stdin and stdout are /dev/null unless CMD redirects them; these
+# helpers are available to it. It runs in
+# its own process group (NAME.pid), so bg_kill can end all of it.
 bg() {
     _n=$1 _t=$2
     shift 2
     mkdir -p "$B"
     rm -f "$B/$_n".*
-    printf '%s\n' "$*" >"$B/$_n.sh"
+    printf '. /lib/lab/functions.sh\n%s\n' "$*" >"$B/$_n.sh"
     (
         cut -d' ' -f1 /proc/uptime >"$B/$_n.t0"
-        timeout -s KILL "$_t" sh "$B/$_n.sh" 2>"$B/$_n.err"
+        setsid sh -c 'echo $$ >"$1.pid"; exec timeout -s KILL "$2" sh "$1.sh"' - "$B/$_n" "$_t" 2>"$B/$_n.err"
         _rc=$?
         cut -d' ' -f1 /proc/uptime >"$B/$_n.t1"
         echo $_rc >"$B/$_n.rc.tmp"
         mv "$B/$_n.rc.tmp" "$B/$_n.rc"
     ) </dev/null >/dev/null 2>&1 &
+}
+
+# bg_kill NAME: kills job NAME's whole process group.
+bg_kill() {
+    wait_for "[ -s $B/$1.pid ]" 5 && kill -KILL -- "-$(cat "$B/$1.pid")" 2>/dev/null
+    wait_for "[ -f $B/$1.rc ]" 5
 }
 
 # wait_for CONDITION SECS: evaluates CONDITION every 20 ms until it holds;
@@ -50,6 +58,11 @@ wait_text() {
         cat "$B/$1.err" >&2
         return 1
     }
+}
+
+# wait_size FILE BYTES SECS: waits until FILE holds at least BYTES bytes.
+wait_size() {
+    wait_for "[ \$(size $1 2>/dev/null || echo 0) -ge $2 ]" "$3"
 }
 
 # sha FILE: the SHA-256 of FILE, hex only.

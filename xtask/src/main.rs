@@ -1,5 +1,4 @@
 //! Project automation: `cargo xtask <command>` (alias in .cargo/config.toml).
-#![allow(dead_code)] // TEMPORARY while the lab is being written
 
 mod lab;
 mod util;

@@ -111,12 +111,6 @@ pub fn output(cmd: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Finds an executable on `PATH`.
-pub fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file())
-}
-
 /// A child process that is killed (SIGKILL) and reaped when dropped, so that
 /// nothing outlives a failed or panicking run. The child also gets
 /// `PR_SET_PDEATHSIG`, so it dies even if xtask itself is killed.
@@ -149,19 +143,9 @@ impl Guarded {
         self.child.as_mut().expect("child present until drop")
     }
 
-    /// The child's stdout pipe, if it was spawned with one.
-    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
-        self.child().stdout.take()
-    }
-
     /// The child's stdin pipe, if it was spawned with one.
     pub fn take_stdin(&mut self) -> Option<std::process::ChildStdin> {
         self.child().stdin.take()
-    }
-
-    /// The child's stderr pipe, if it was spawned with one.
-    pub fn take_stderr(&mut self) -> Option<std::process::ChildStderr> {
-        self.child().stderr.take()
     }
 
     /// Returns the exit status if the child has exited.

@@ -2,9 +2,10 @@
 //! vhost-device-vsock, so `hyperkit://` URIs can be tested against a real
 //! kernel AF_VSOCK peer.
 //!
-//! - Host -> guest: listens on `<dir>/connect`; reads the 18-byte header
-//!   `%08x.%08x\n` (CID.port, hex) in one read as hyperkit does, refuses a CID
-//!   other than the guest's, opens the hybrid socket with `CONNECT <port>` and
+//! - Host -> guest: listens on `<dir>/connect`; like hyperkit, does a single
+//!   `read` of at most 18 bytes and requires the whole header `%08x.%08x\n`
+//!   (CID.port, hex) from it, refuses a CID other than the configured guest
+//!   CID by closing, then opens the hybrid socket with `CONNECT <port>` and
 //!   relays. Like hyperkit it never writes an acknowledgement.
 //! - Guest -> host: for each configured port P, listens on the device's
 //!   `<uds>_P` and forwards to `<dir>/00000002.%08x` (P in hex).
@@ -146,29 +147,38 @@ fn parse_header(h: &[u8]) -> Option<(u32, u32)> {
     Some((hex(&text[..8])?, hex(&text[9..])?))
 }
 
+/// Logs why a connection is dropped and closes it (no reply, as hyperkit).
+fn reject(stream: &UnixStream, shared: &Shared, why: String) {
+    shared.event(why);
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
 fn host_to_guest(mut client: UnixStream, uds: &Path, guest_cid: u32, shared: &Shared) {
-    let mut header = [0u8; 64];
-    // One read, as hyperkit does: the header must arrive in a single write.
+    let mut header = [0u8; HEADER_LEN];
+    // One read of at most 18 bytes, as hyperkit does: a header split over
+    // two writes, or anything else, is refused.
     let n = match client.read(&mut header) {
         Ok(n) => n,
-        Err(e) => return shared.event(format!("connect: read failed: {e}")),
+        Err(e) => return reject(&client, shared, format!("connect: read failed: {e}")),
     };
     let Some((cid, port)) = parse_header(&header[..n]) else {
-        return shared.event(format!(
-            "connect: bad header {:?} ({n} bytes; want 18 bytes %08x.%08x\\n)",
-            String::from_utf8_lossy(&header[..n])
-        ));
+        let got = String::from_utf8_lossy(&header[..n]).into_owned();
+        return reject(
+            &client,
+            shared,
+            format!("connect: bad header {got:?} (want %08x.%08x\\n in one write)"),
+        );
     };
     shared.event(format!("connect: header cid {cid} port {port}"));
     if cid != guest_cid {
-        return shared.event(format!("connect: refused cid {cid} (guest is {guest_cid})"));
+        return reject(&client, shared, format!("connect: refused cid {cid} (guest is {guest_cid})"));
     }
     match hybrid::connect(uds, port, Duration::from_secs(10)) {
         Ok(guest) => {
             shared.track(&guest);
             relay(client, guest, &format!("host->guest port {port}"), shared);
         }
-        Err(e) => shared.event(format!("connect: guest port {port}: {e}")),
+        Err(e) => reject(&client, shared, format!("connect: guest port {port}: {e}")),
     }
 }
 
@@ -178,7 +188,7 @@ fn guest_to_host(device: UnixStream, target: &PathBuf, shared: &Shared) {
             shared.track(&host);
             relay(device, host, &format!("guest->{}", target.display()), shared);
         }
-        Err(e) => shared.event(format!("guest->host: connect {}: {e}", target.display())),
+        Err(e) => reject(&device, shared, format!("guest->host: connect {}: {e}", target.display())),
     }
 }
 

@@ -87,11 +87,6 @@ impl Vm {
         Ok(())
     }
 
-    /// The run directory (sockets and logs).
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
     /// The host-side hybrid vsock socket of vhost-device-vsock.
     pub fn uds_path(&self) -> PathBuf {
         self.dir.path().join("vm.vsock")

@@ -43,7 +43,7 @@ impl Tool {
     /// A regex the listener's stderr matches once it listens.
     pub fn ready(self) -> &'static str {
         match self {
-            Tool::Hvcat => "listen",
+            Tool::Hvcat => "listening on",
             Tool::Socat => "listening on",
             Tool::Ncat => "Listening on",
         }
@@ -95,6 +95,11 @@ pub fn wait(vm: &mut Vm, name: &str, secs: u64) -> Result<Exit> {
         stderr: stderr.to_string(),
         elapsed: Duration::from_secs_f64((t1 - t0).max(0.0)),
     })
+}
+
+/// Kills job `name` and everything it started.
+pub fn kill(vm: &mut Vm, name: &str) -> Result<()> {
+    vm.sh_ok(&format!("bg_kill {name}")).map(drop)
 }
 
 /// Size and SHA-256 of guest files, keyed by the names given.

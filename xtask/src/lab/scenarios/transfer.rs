@@ -7,17 +7,21 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::guest::{self, Digests};
-use super::{ensure_ok, Ctx, Exit, HostProc};
+use super::{ensure_ok, Ctx, Exit, HostProc, HostStdin};
 use crate::util::{self, Result};
 use crate::{bail, ensure};
 
 /// One end of a transfer.
 pub enum Side {
     /// A guest shell command (stdin/stdout are redirected by the lab);
-    /// `ready` is a regex its stderr matches once it listens (listeners only).
-    Guest { cmd: String, ready: &'static str },
-    /// A host program; a listener is ready once `ready_path` exists.
-    Host { program: PathBuf, args: Vec<String>, ready_path: Option<PathBuf> },
+    /// `ready` is a regex its stderr matches once it listens (listeners
+    /// only). With `hold_stdin`, its stdin stays open until it has received
+    /// everything the other side sends.
+    Guest { cmd: String, ready: &'static str, hold_stdin: bool },
+    /// A host program; a listener is ready once `ready_path` exists. With
+    /// `hold_stdin`, its stdin stays open until it has received everything
+    /// the other side sends (see [`HostStdin::Held`]).
+    Host { program: PathBuf, args: Vec<String>, ready_path: Option<PathBuf>, hold_stdin: bool },
 }
 
 /// Bytes sent one way: what the sender had and what the receiver got.
@@ -57,7 +61,7 @@ pub struct Outcome {
     pub c2s: Flow,
     /// Listener -> connector.
     pub s2c: Flow,
-    /// From starting the connector until both ended.
+    /// The connector's run time (as measured where it ran).
     pub elapsed: Duration,
 }
 
@@ -92,12 +96,11 @@ enum Running {
 /// Runs `server` and `client`; the client sends `c2s` bytes, the server `s2c`.
 pub fn run(ctx: &mut Ctx, server: Side, client: Side, c2s: usize, s2c: usize) -> Result<Outcome> {
     let tag = format!("t{}", ctx.port());
-    let server = start(ctx, &tag, "s", server, s2c)?;
-    let started = Instant::now();
-    let client = start(ctx, &tag, "c", client, c2s)?;
+    let server = start(ctx, &tag, "s", server, s2c, c2s)?;
+    let client = start(ctx, &tag, "c", client, c2s, s2c)?;
     let (client_exit, client_flow) = finish(ctx, client)?;
     let (server_exit, server_flow) = finish(ctx, server)?;
-    let elapsed = started.elapsed();
+    let elapsed = client_exit.elapsed;
     let (c_in, c_out) = client_flow;
     let (s_in, s_out) = server_flow;
     Ok(Outcome {
@@ -109,24 +112,35 @@ pub fn run(ctx: &mut Ctx, server: Side, client: Side, c2s: usize, s2c: usize) ->
     })
 }
 
-/// Prepares the input of `side` (`len` bytes) and starts it.
-fn start(ctx: &mut Ctx, tag: &str, role: &str, side: Side, len: usize) -> Result<Running> {
+/// Prepares the input of `side` (`len` bytes) and starts it; it is to
+/// receive `expect` bytes.
+fn start(ctx: &mut Ctx, tag: &str, role: &str, side: Side, len: usize, expect: usize) -> Result<Running> {
     let name = format!("{tag}{role}");
     match side {
-        Side::Guest { cmd, ready } => {
+        Side::Guest { cmd, ready, hold_stdin } => {
             let dir = format!("/tmp/{name}");
             guest::random_file(&mut ctx.vm, &format!("{dir}/in"), len)?;
-            guest::start(&mut ctx.vm, &name, &format!("{cmd} < {dir}/in > {dir}/out"))?;
+            let job = if hold_stdin {
+                let secs = guest::JOB_SECS;
+                format!("{{ cat {dir}/in; wait_size {dir}/out {expect} {secs}; }} | {cmd} > {dir}/out")
+            } else {
+                format!("{cmd} < {dir}/in > {dir}/out")
+            };
+            guest::start(&mut ctx.vm, &name, &job)?;
             if role == "s" {
                 guest::wait_ready(&mut ctx.vm, &name, ready)?;
             }
             Ok(Running::Guest { job: name, dir })
         }
-        Side::Host { program, args, ready_path } => {
+        Side::Host { program, args, ready_path, hold_stdin } => {
             let seed = ctx.port() as u64;
             let (input, sha) = ctx.host_payload(&format!("{name}.in"), seed, len)?;
             let output = ctx.host_path(&format!("{name}.out"));
-            let proc = HostProc::spawn(ctx, &name, &program, &args, Some(&input), &output)?;
+            let stdin = if hold_stdin { HostStdin::Held(&input) } else { HostStdin::File(&input) };
+            let proc = HostProc::spawn(ctx, &name, &program, &args, stdin, &output)?;
+            if let Some(release) = proc.stdin_release() {
+                release_when_received(release, output.clone(), expect);
+            }
             if let Some(path) = ready_path {
                 wait_for_path(&path)?;
             }
@@ -154,6 +168,21 @@ fn finish(ctx: &mut Ctx, running: Running) -> Result<(Exit, (Digest, Digest))> {
             Ok((exit, (input, (got, util::sha256_file(&output)?))))
         }
     }
+}
+
+/// Ends a held stdin once `output` has `expect` bytes (or after the job timeout).
+fn release_when_received(release: std::sync::mpsc::Sender<()>, output: PathBuf, expect: usize) {
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(guest::JOB_SECS);
+        while Instant::now() < deadline {
+            let got = std::fs::metadata(&output).map(|m| m.len() as usize).unwrap_or(0);
+            if got >= expect {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = release.send(());
+    });
 }
 
 /// Waits (up to 30 s) for a host listener's socket to appear.
