@@ -2,6 +2,8 @@
 
 use std::io::{self, IsTerminal, Read, Write};
 use std::net::Shutdown;
+#[cfg(unix)]
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -10,8 +12,10 @@ use std::time::Duration;
 
 use hvsock::Stream;
 
-pub use hvtools::CHUNK;
-use hvtools::{named, pipe};
+use hvtools::named;
+#[cfg(not(unix))]
+use hvtools::pipe;
+use hvtools::CHUNK;
 
 /// Bytes moved in each direction.
 #[derive(Debug, Default, Clone, Copy)]
@@ -91,73 +95,95 @@ impl StdinPump {
     }
 }
 
+/// Where the bytes sent to a connection come from.
+pub enum Source {
+    /// Standard input, read directly (and without copies where the kernel allows):
+    /// one connection.
+    Stdin,
+    /// Standard input through the pump, shared by connection after connection (`-k`).
+    Pump(Arc<StdinPump>),
+}
+
 /// Standard input to `stream` and `stream` to standard output, at the same time.
 ///
 /// Ends when both directions have: the peer closed its side, and standard input ended
 /// (or is a terminal, which is not waited for once the peer has closed).
-pub fn stdio(stream: Stream, pump: &Arc<StdinPump>, shutdown: bool) -> io::Result<Moved> {
+pub fn stdio(stream: Stream, source: &Source, shutdown: bool) -> io::Result<Moved> {
     let stream = Arc::new(stream);
     let stop = Arc::new(AtomicBool::new(false));
     let upstream = {
-        let (pump, stream, stop) = (Arc::clone(pump), Arc::clone(&stream), Arc::clone(&stop));
-        thread::spawn(move || pump.forward(&stream, shutdown, &stop))
+        let (stream, stop) = (Arc::clone(&stream), Arc::clone(&stop));
+        let pump = match source {
+            Source::Stdin => None,
+            Source::Pump(pump) => Some(Arc::clone(pump)),
+        };
+        thread::spawn(move || match pump {
+            Some(pump) => pump.forward(&stream, shutdown, &stop),
+            None => {
+                let sent = stdin_to(&stream)?;
+                if shutdown {
+                    stream.shutdown(Shutdown::Write)?;
+                }
+                Ok(sent)
+            }
+        })
     };
-    let received = pipe(&*stream, &stream.peer_addr().to_string(), raw_stdout(), "standard output");
+    let received = to_stdout(&stream);
     if received.is_err() || io::stdin().is_terminal() {
         stop.store(true, Ordering::Relaxed);
+        if matches!(source, Source::Stdin) {
+            // The thread may be blocked reading a terminal: leave it behind.
+            return Ok(Moved { received: received?, sent: 0 });
+        }
     }
     let sent = upstream.join().unwrap_or_else(|_| Err(io::Error::other("the sending thread panicked")));
     Ok(Moved { received: received?, sent: sent? })
 }
 
 #[cfg(unix)]
+fn stdin_to(stream: &Stream) -> io::Result<u64> {
+    hvtools::zerocopy::to_socket(io::stdin().as_fd(), "standard input", stream)
+}
+
+#[cfg(unix)]
+fn to_stdout(stream: &Stream) -> io::Result<u64> {
+    hvtools::zerocopy::from_socket(stream, io::stdout().as_fd(), "standard output")
+}
+
+#[cfg(unix)]
 fn raw_stdin() -> impl Read {
-    RawFd::new(0)
+    RawStdin
 }
 
+/// Standard input without a buffer in between.
 #[cfg(unix)]
-fn raw_stdout() -> impl Write {
-    RawFd::new(1)
-}
-
-/// Standard input or output without a buffer in between, never closed.
-#[cfg(unix)]
-struct RawFd(std::mem::ManuallyDrop<std::fs::File>);
+struct RawStdin;
 
 #[cfg(unix)]
-impl RawFd {
-    fn new(fd: std::os::fd::RawFd) -> Self {
-        use std::os::fd::FromRawFd;
-        // SAFETY: fds 0 and 1 stay open for the life of the process, and ManuallyDrop
-        // never closes them.
-        RawFd(std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) }))
-    }
-}
-
-#[cfg(unix)]
-impl Read for RawFd {
+impl Read for RawStdin {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf)
+        // SAFETY: `buf` is valid for writes of its length; fd 0 is open for the life of
+        // the process.
+        let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
     }
 }
 
-#[cfg(unix)]
-impl Write for RawFd {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf)
-    }
+#[cfg(not(unix))]
+fn stdin_to(stream: &Stream) -> io::Result<u64> {
+    pipe(io::stdin(), "standard input", stream, &stream.peer_addr().to_string())
+}
 
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
+#[cfg(not(unix))]
+fn to_stdout(stream: &Stream) -> io::Result<u64> {
+    pipe(stream, &stream.peer_addr().to_string(), io::stdout(), "standard output")
 }
 
 #[cfg(not(unix))]
 fn raw_stdin() -> impl Read {
     io::stdin()
-}
-
-#[cfg(not(unix))]
-fn raw_stdout() -> impl Write {
-    io::stdout()
 }

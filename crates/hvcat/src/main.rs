@@ -15,7 +15,7 @@ use hvsock::{Addr, ListenOptions, Listener, Stream};
 use tracing::{info, warn};
 
 use cli::Cli;
-use copy::{Moved, StdinPump};
+use copy::{Moved, Source, StdinPump};
 use exec::Exec;
 use hvtools::cli::{parse_addr, Failure};
 
@@ -25,7 +25,7 @@ fn main() -> ExitCode {
 
 /// What to do with each connection.
 enum Mode {
-    Stdio(Arc<StdinPump>),
+    Stdio(Source),
     Echo,
     Exec(Exec),
 }
@@ -52,7 +52,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     } else if let Some(cmd) = &cli.sh_exec {
         Mode::Exec(Exec::shell(cmd))
     } else {
-        Mode::Stdio(StdinPump::start())
+        Mode::Stdio(if cli.keep_open { Source::Pump(StdinPump::start()) } else { Source::Stdin })
     };
     if cli.listen {
         listen(cli, &addr, mode)
@@ -112,7 +112,7 @@ fn serve_one(stream: Stream, mode: &Mode, shutdown: bool, verbose: bool) -> io::
         named => named.to_string(),
     };
     let moved = match mode {
-        Mode::Stdio(pump) => copy::stdio(stream, pump, shutdown)?,
+        Mode::Stdio(source) => copy::stdio(stream, source, shutdown)?,
         Mode::Echo => copy::echo(&stream)?,
         Mode::Exec(exec) => {
             let status = exec.run(stream)?;

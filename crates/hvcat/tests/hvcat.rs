@@ -339,3 +339,32 @@ fn relay_bridges_many_connections_with_half_close() {
     assert!(log.contains("connection refused: no listener on guest port 22"), "{log}");
     assert!(log.contains("bytes there,"), "{log}");
 }
+
+#[test]
+fn regular_files_on_both_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = format!("unix://{}", dir.path().join("s").display());
+    let [input, reply, got, got_reply] =
+        ["in", "reply", "got", "got_reply"].map(|name| dir.path().join(name));
+    std::fs::write(&input, payload(5_000_003, 8)).unwrap();
+    std::fs::write(&reply, payload(3_000_000, 9)).unwrap();
+    let file = |path: &Path| std::fs::File::open(path).unwrap();
+    let create = |path: &Path| std::fs::File::create(path).unwrap();
+    let server = Command::new(env!("CARGO_BIN_EXE_hvcat"))
+        .args(["-l", &uri])
+        .stdin(file(&reply))
+        .stdout(create(&got))
+        .spawn()
+        .unwrap();
+    wait_for(&dir.path().join("s"));
+    let client = Command::new(env!("CARGO_BIN_EXE_hvcat"))
+        .arg(&uri)
+        .stdin(file(&input))
+        .stdout(create(&got_reply))
+        .status()
+        .unwrap();
+    let server = server.wait_with_output().unwrap();
+    assert!(client.success() && server.status.success());
+    assert!(std::fs::read(&got).unwrap() == payload(5_000_003, 8));
+    assert!(std::fs::read(&got_reply).unwrap() == payload(3_000_000, 9));
+}

@@ -9,6 +9,8 @@ pub mod payload;
 pub mod progress;
 pub mod report;
 pub mod stress;
+#[cfg(unix)]
+pub mod zerocopy;
 
 use std::io::{self, Read, Write};
 
