@@ -120,7 +120,8 @@ BOOL WINAPI ProcessPrng(PBYTE data, SIZE_T len) {
 fn build_process_prng(dir: &Path, out: &Path) -> Result<(), String> {
     let source = dir.join("bcryptprimitives.c");
     let exports = dir.join("bcryptprimitives.def");
-    let write = |path: &Path, text: &str| fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()));
+    let write =
+        |path: &Path, text: &str| fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()));
     write(&source, PROCESS_PRNG)?;
     write(&exports, "LIBRARY bcryptprimitives\nEXPORTS\nProcessPrng\n")?;
     let mut gcc = Command::new(MINGW_GCC);
@@ -201,7 +202,8 @@ fn executables(json: &str) -> Vec<String> {
 
 /// Runs `command`, its output going to ours; an error unless it exits with 0.
 fn run(command: &mut Command, what: &str) -> Result<(), String> {
-    let status = command.status().map_err(|e| format!("{what}: cannot start {:?}: {e}", command.get_program()))?;
+    let status =
+        command.status().map_err(|e| format!("{what}: cannot start {:?}: {e}", command.get_program()))?;
     if status.success() {
         Ok(())
     } else {
