@@ -111,33 +111,69 @@ pub enum Source {
 pub fn stdio(stream: Stream, source: &Source, shutdown: bool) -> io::Result<Moved> {
     let stream = Arc::new(stream);
     let stop = Arc::new(AtomicBool::new(false));
-    let upstream = {
+    let (done_tx, done) = mpsc::channel();
+    {
         let (stream, stop) = (Arc::clone(&stream), Arc::clone(&stop));
         let pump = match source {
             Source::Stdin => None,
             Source::Pump(pump) => Some(Arc::clone(pump)),
         };
-        thread::spawn(move || match pump {
-            Some(pump) => pump.forward(&stream, shutdown, &stop),
-            None => {
-                let sent = stdin_to(&stream)?;
-                if shutdown {
-                    stream.shutdown(Shutdown::Write)?;
-                }
-                Ok(sent)
-            }
-        })
-    };
+        thread::spawn(move || {
+            let sent = match pump {
+                Some(pump) => pump.forward(&stream, shutdown, &stop),
+                None => stdin_to(&stream).and_then(|sent| {
+                    if shutdown {
+                        stream.shutdown(Shutdown::Write)?;
+                    }
+                    Ok(sent)
+                }),
+            };
+            let _ = done_tx.send(sent);
+        });
+    }
     let received = to_stdout(&stream);
-    if received.is_err() || io::stdin().is_terminal() {
-        stop.store(true, Ordering::Relaxed);
-        if matches!(source, Source::Stdin) {
-            // The thread may be blocked reading a terminal: leave it behind.
-            return Ok(Moved { received: received?, sent: 0 });
+    let terminal = io::stdin().is_terminal();
+    loop {
+        match done.recv_timeout(Duration::from_millis(100)) {
+            Ok(sent) => return Ok(Moved { received: received?, sent: sent? }),
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(io::Error::other("the sending thread panicked"))
+            }
+            Err(RecvTimeoutError::Timeout) if received.is_err() || terminal || peer_gone(&stream) => {
+                if let Ok(sent) = done.try_recv() {
+                    return Ok(Moved { received: received?, sent: sent? });
+                }
+                // Nothing more can reach the peer, or nobody will type more: stop
+                // sending. The pump stops by itself; a direct reader may be blocked in
+                // read(2), and is left behind.
+                stop.store(true, Ordering::Relaxed);
+                if matches!(source, Source::Stdin) {
+                    tracing::info!(
+                        "{}: the peer has closed; not waiting for standard input",
+                        stream.peer_addr()
+                    );
+                    return Ok(Moved { received: received?, sent: 0 });
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
         }
     }
-    let sent = upstream.join().unwrap_or_else(|_| Err(io::Error::other("the sending thread panicked")));
-    Ok(Moved { received: received?, sent: sent? })
+}
+
+/// Whether the peer has closed both directions (`POLLHUP`), as when it exits, rather
+/// than only its sending side: then nothing we send can arrive.
+#[cfg(unix)]
+fn peer_gone(stream: &Stream) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut fds = libc::pollfd { fd: stream.as_raw_fd(), events: 0, revents: 0 };
+    // SAFETY: one valid pollfd, count 1, no waiting.
+    let ready = unsafe { libc::poll(&mut fds, 1, 0) };
+    ready == 1 && fds.revents & (libc::POLLHUP | libc::POLLERR) != 0
+}
+
+#[cfg(not(unix))]
+fn peer_gone(_: &Stream) -> bool {
+    false
 }
 
 #[cfg(unix)]
