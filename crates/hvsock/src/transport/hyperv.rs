@@ -41,7 +41,8 @@ pub(crate) fn connect(addr: &HvAddr, options: &ConnectOptions) -> io::Result<Con
 }
 
 /// Resolves the VM, then `socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW)`, `bind` and
-/// `listen`.
+/// `listen`. The local address is `getsockname`'s, or the address asked for (with the
+/// VM's GUID) should `getsockname` not give a `SOCKADDR_HV`.
 pub(crate) fn bind(addr: &HvAddr, options: &ListenOptions) -> io::Result<Bound> {
     let vm = resolve(&addr.vm)?;
     let socket = new_socket()?;
@@ -205,6 +206,7 @@ fn explain_connect(e: io::Error, addr: &HvAddr, timeout: Duration) -> io::Error 
     }
 }
 
+/// The error for a connect to `addr` that no listener answered within `timeout`.
 fn timed_out(addr: &HvAddr, timeout: Duration) -> io::Error {
     error(
         io::ErrorKind::TimedOut,
