@@ -3,6 +3,7 @@
 mod cli;
 mod copy;
 mod exec;
+#[cfg(unix)]
 mod relay;
 
 use std::io;
@@ -41,9 +42,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         register(&addr)?;
     }
     if let Some(to) = &cli.relay {
-        let to = parse_addr(to)?;
-        let listen = ListenOptions::new().mode(cli.mode);
-        return Ok(relay::run(&addr, to, &listen, cli.connect.options(), cli.keep_open)?);
+        return relay(cli, &addr, parse_addr(to)?);
     }
     let mode = if cli.echo {
         Mode::Echo
@@ -131,6 +130,17 @@ fn serve_one(stream: Stream, mode: &Mode, shutdown: bool, verbose: bool) -> io::
         );
     }
     Ok(())
+}
+
+#[cfg(unix)]
+fn relay(cli: &Cli, from: &Addr, to: Addr) -> Result<(), Failure> {
+    let listen = ListenOptions::new().mode(cli.mode);
+    Ok(relay::run(from, to, &listen, cli.connect.options(), cli.keep_open)?)
+}
+
+#[cfg(not(unix))]
+fn relay(_: &Cli, _: &Addr, _: Addr) -> Result<(), Failure> {
+    Err(Failure::Usage("--relay is not available on Windows yet".into()))
 }
 
 /// "connection from PEER", or where the transport does not name the peer, the address

@@ -1,5 +1,6 @@
 //! Faults: a peer killed mid-transfer, connect timeouts that hold to 10%, listeners that
 //! survive bad clients.
+#![cfg(unix)]
 
 use std::io::{Read, Write};
 use std::net::Shutdown;

@@ -1,5 +1,6 @@
 //! A catalogue of malformed addresses and option combinations: each exits 2 with a
 //! message that names the problem, never panics, and creates nothing on disk.
+#![cfg(unix)]
 
 use std::process::{Command, Stdio};
 

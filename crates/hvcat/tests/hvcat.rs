@@ -1,4 +1,5 @@
 //! hvcat as a process, against fake hypervisor devices on Unix sockets.
+#![cfg(unix)]
 
 use std::io::{Read, Write};
 use std::net::Shutdown;

@@ -1,4 +1,5 @@
 //! hvstress and hvbench as processes, over Unix sockets.
+#![cfg(unix)]
 
 use std::io::{Read, Write};
 use std::net::Shutdown;

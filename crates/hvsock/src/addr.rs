@@ -94,7 +94,7 @@ impl fmt::Display for Addr {
             Addr::Hyperkit(a) => a.fmt(f),
             Addr::Hybrid(a) => a.fmt(f),
             Addr::Tcp(a) => a.fmt(f),
-            Addr::Unix(path) if path.is_absolute() => write!(f, "unix://{}", format_path(path)),
+            Addr::Unix(path) if path.has_root() => write!(f, "unix://{}", format_path(path)),
             Addr::Unix(path) => {
                 let shown = format_path(path);
                 write!(f, "unix://.{}", shown.strip_prefix("/.").unwrap_or(&shown))

@@ -61,7 +61,8 @@ impl ConnectOptions {
     /// How long a hybrid-vsock device may take to answer `CONNECT` by default.
     pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
-    /// No connect timeout beyond the system's; the default handshake timeout.
+    /// No connect timeout beyond the transport's own (the kernel's 2 s for vsock, 2 s for
+    /// Hyper-V sockets); the default handshake timeout; no retries.
     pub fn new() -> Self {
         ConnectOptions {
             timeout: None,

@@ -401,7 +401,7 @@ pub(crate) fn percent_encode(text: &str, keep_slash: bool) -> String {
 /// ones behind `/./` (or `/../`).
 pub(crate) fn format_path(path: &Path) -> String {
     let text = percent_encode(&path.to_string_lossy(), true);
-    if path.is_absolute() {
+    if path.has_root() {
         // `/./` and `/../` at the start would read back as relative: escape the dot.
         match text.strip_prefix("/.") {
             Some(rest)

@@ -1,5 +1,6 @@
 //! The async API over the Unix-socket transports: transfers with half-close, the hybrid
 //! handshake on the reactor, and cancellation that leaves nothing behind.
+#![cfg(unix)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Cancellation of async operations leaves no descriptor and no connection behind.
 //! Alone in its test binary, so that counting open descriptors sees only its own.
+#![cfg(unix)]
 
 mod common;
 

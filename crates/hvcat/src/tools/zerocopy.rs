@@ -7,6 +7,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 
 use hvsock::Stream;
 
+#[cfg(target_os = "linux")]
 use crate::{named, CHUNK};
 
 /// Copies everything `from` has into `to` until end-of-file: `sendfile(2)` when `from`
