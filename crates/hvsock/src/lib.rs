@@ -27,6 +27,7 @@
 
 mod addr;
 mod error;
+mod handle;
 pub mod hybrid_proto;
 mod listener;
 mod options;

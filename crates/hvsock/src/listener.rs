@@ -118,40 +118,4 @@ impl Iterator for Incoming<'_> {
     }
 }
 
-#[cfg(unix)]
-mod fd {
-    use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-
-    use super::Listener;
-
-    impl AsFd for Listener {
-        fn as_fd(&self) -> BorrowedFd<'_> {
-            self.socket.as_fd()
-        }
-    }
-
-    impl AsRawFd for Listener {
-        fn as_raw_fd(&self) -> RawFd {
-            self.socket.as_raw_fd()
-        }
-    }
-}
-
-#[cfg(windows)]
-mod socket_handle {
-    use std::os::windows::io::{AsRawSocket, AsSocket, BorrowedSocket, RawSocket};
-
-    use super::Listener;
-
-    impl AsSocket for Listener {
-        fn as_socket(&self) -> BorrowedSocket<'_> {
-            AsSocket::as_socket(&self.socket)
-        }
-    }
-
-    impl AsRawSocket for Listener {
-        fn as_raw_socket(&self) -> RawSocket {
-            self.socket.as_raw_socket()
-        }
-    }
-}
+crate::handle::impl_os_handle!(Listener);

@@ -238,52 +238,18 @@ impl Write for Stream {
     }
 }
 
+crate::handle::impl_os_handle!(Stream);
+
 #[cfg(unix)]
-mod fd {
-    use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-
-    use super::Stream;
-
-    impl AsFd for Stream {
-        fn as_fd(&self) -> BorrowedFd<'_> {
-            self.socket.as_fd()
-        }
-    }
-
-    impl AsRawFd for Stream {
-        fn as_raw_fd(&self) -> RawFd {
-            self.socket.as_raw_fd()
-        }
-    }
-
-    impl From<Stream> for OwnedFd {
-        fn from(stream: Stream) -> OwnedFd {
-            stream.socket.into()
-        }
+impl From<Stream> for std::os::fd::OwnedFd {
+    fn from(stream: Stream) -> std::os::fd::OwnedFd {
+        stream.socket.into()
     }
 }
 
 #[cfg(windows)]
-mod socket_handle {
-    use std::os::windows::io::{AsRawSocket, AsSocket, BorrowedSocket, OwnedSocket, RawSocket};
-
-    use super::Stream;
-
-    impl AsSocket for Stream {
-        fn as_socket(&self) -> BorrowedSocket<'_> {
-            AsSocket::as_socket(&self.socket)
-        }
-    }
-
-    impl AsRawSocket for Stream {
-        fn as_raw_socket(&self) -> RawSocket {
-            self.socket.as_raw_socket()
-        }
-    }
-
-    impl From<Stream> for OwnedSocket {
-        fn from(stream: Stream) -> OwnedSocket {
-            stream.socket.into()
-        }
+impl From<Stream> for std::os::windows::io::OwnedSocket {
+    fn from(stream: Stream) -> std::os::windows::io::OwnedSocket {
+        stream.socket.into()
     }
 }

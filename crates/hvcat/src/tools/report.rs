@@ -14,8 +14,10 @@ pub struct Report {
     pub latency: Option<Latency>,
 }
 
-fn us(d: std::time::Duration) -> f64 {
-    d.as_secs_f64() * 1e6
+/// The latency figures by name, in microseconds.
+fn percentiles(l: &Latency) -> [(&'static str, f64); 5] {
+    let us = |d: std::time::Duration| d.as_secs_f64() * 1e6;
+    [("min", us(l.min)), ("p50", us(l.p50)), ("p90", us(l.p90)), ("p99", us(l.p99)), ("max", us(l.max))]
 }
 
 impl Report {
@@ -36,15 +38,13 @@ impl Report {
             }
         }
         if let Some(l) = &self.latency {
+            let figures: Vec<String> =
+                percentiles(l).iter().map(|(name, v)| format!("{name} {v:.0} us")).collect();
             let _ = writeln!(
                 out,
-                "connect+handshake+first byte over {} connections: min {:.0} us, p50 {:.0} us, p90 {:.0} us, p99 {:.0} us, max {:.0} us",
+                "connect+handshake+first byte over {} connections: {}",
                 l.count,
-                us(l.min),
-                us(l.p50),
-                us(l.p90),
-                us(l.p99),
-                us(l.max)
+                figures.join(", ")
             );
         }
         out
@@ -67,15 +67,11 @@ impl Report {
             })
             .collect();
         let latency = match &self.latency {
-            Some(l) => format!(
-                "{{\"count\":{},\"min_us\":{:.1},\"p50_us\":{:.1},\"p90_us\":{:.1},\"p99_us\":{:.1},\"max_us\":{:.1}}}",
-                l.count,
-                us(l.min),
-                us(l.p50),
-                us(l.p90),
-                us(l.p99),
-                us(l.max)
-            ),
+            Some(l) => {
+                let fields: Vec<String> =
+                    percentiles(l).iter().map(|(name, v)| format!("\"{name}_us\":{v:.1}")).collect();
+                format!("{{\"count\":{},{}}}", l.count, fields.join(","))
+            }
             None => "null".into(),
         };
         format!(
