@@ -83,10 +83,11 @@ impl Report {
 
     /// An SVG line plot of MB/s against write size (log scale), one line per direction.
     pub fn svg(&self) -> String {
-        let (w, h, left, bottom, top, right) = (640.0, 400.0, 70.0, 50.0, 40.0, 20.0);
+        let (w, h, left, bottom, top, right) = (640.0, 400.0, 70.0, 50.0, 40.0, 45.0);
         let sizes: Vec<f64> = self.samples.iter().map(|s| (s.write_size as f64).log2()).collect();
         let (xmin, xmax) = bounds(&sizes);
-        let ymax = self.samples.iter().map(Sample::mb_per_s).fold(1.0, f64::max) * 1.1;
+        let step = nice_step(self.samples.iter().map(Sample::mb_per_s).fold(1.0, f64::max) / 4.0);
+        let ymax = step * (self.samples.iter().map(Sample::mb_per_s).fold(1.0, f64::max) / step).ceil();
         let x =
             |size: usize| left + ((size as f64).log2() - xmin) / (xmax - xmin).max(1.0) * (w - left - right);
         let y = |rate: f64| h - bottom - rate / ymax * (h - bottom - top);
@@ -109,8 +110,14 @@ impl Report {
             "<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{}\" stroke=\"black\"/>",
             h - bottom
         );
-        for i in 0..=4 {
-            let rate = ymax * i as f64 / 4.0;
+        for i in 0..=(ymax / step).round() as usize {
+            let rate = step * i as f64;
+            let _ = writeln!(
+                out,
+                "<line x1=\"{left}\" y1=\"{0:.1}\" x2=\"{1}\" y2=\"{0:.1}\" stroke=\"#ddd\"/>",
+                y(rate),
+                w - right
+            );
             let _ = writeln!(
                 out,
                 "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{rate:.0}</text>",
@@ -176,6 +183,12 @@ impl Report {
     }
 }
 
+/// A round axis step (1, 2 or 5 times a power of ten) near `raw`.
+fn nice_step(raw: f64) -> f64 {
+    let magnitude = 10f64.powf(raw.max(1e-9).log10().floor());
+    [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * magnitude).find(|s| *s >= raw).unwrap_or(10.0 * magnitude)
+}
+
 fn bounds(values: &[f64]) -> (f64, f64) {
     let min = values.iter().copied().fold(f64::INFINITY, f64::min);
     let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -227,6 +240,14 @@ mod tests {
             ],
             latency: Latency::of(vec![Duration::from_micros(40), Duration::from_micros(60)]),
         }
+    }
+
+    #[test]
+    fn axis_steps_are_round() {
+        assert_eq!(nice_step(2331.0), 5000.0);
+        assert_eq!(nice_step(180.0), 200.0);
+        assert_eq!(nice_step(0.3), 0.5);
+        assert_eq!(nice_step(1000.0), 1000.0);
     }
 
     #[test]
