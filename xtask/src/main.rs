@@ -1,6 +1,7 @@
 //! Project automation: `cargo xtask <command>` (alias in .cargo/config.toml).
 
 mod lab;
+mod test;
 mod util;
 
 use util::Result;
@@ -15,6 +16,8 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result: Result<()> = match args.first().map(String::as_str) {
         Some("lab") => lab::main(&args[1..]),
+        Some("demo") => lab::scenarios::demo::run(),
+        Some("test") => test::main(),
         _ => Err(util::Error::msg(USAGE)),
     };
     if let Err(e) = result {

@@ -20,6 +20,7 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("busybox-static", "the guest's userland"),
     ("socat", "third-party vsock peer copied into the guest"),
     ("ncat", "third-party vsock peer copied into the guest"),
+    ("libc6-dev", "static glibc for the guest's static hvcat"),
 ];
 
 /// The metapackage whose dependency names the current cloud kernel package.
@@ -200,4 +201,25 @@ fn ensure_vhost_device_vsock(cache: &Path) -> Result<PathBuf> {
     ensure!(version_ok(), "{} does not report version {VHOST_DEVICE_VSOCK_VERSION}", bin.display());
     eprintln!("lab setup: built {VHOST_DEVICE_VSOCK} in {}", util::secs(started.elapsed()));
     Ok(bin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PACKAGES;
+
+    /// `.ci/run` installs the packages before any cargo command; its list
+    /// must match [`PACKAGES`].
+    #[test]
+    fn ci_script_installs_the_same_packages() {
+        let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../.ci/run")).unwrap();
+        let install = script
+            .replace("\\\n", " ")
+            .lines()
+            .find(|l| l.contains("apt-get install"))
+            .expect("an apt-get install line")
+            .to_string();
+        let listed: Vec<&str> = install.split_whitespace().filter(|w| !w.starts_with('-')).skip(2).collect();
+        let expected: Vec<&str> = PACKAGES.iter().map(|(p, _)| *p).collect();
+        assert_eq!(listed, expected, ".ci/run and setup::PACKAGES disagree");
+    }
 }

@@ -6,6 +6,7 @@
 //! what was sent and received, messages) and returns an error otherwise.
 
 mod cross;
+pub mod demo;
 mod guest;
 mod hyperkit;
 mod loopback;
@@ -47,7 +48,12 @@ pub struct Ctx<'a> {
     next_port: u32,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// Boots a guest for scenarios.
+    pub fn new(lab: &'a Lab) -> Result<Self> {
+        Ok(Ctx { lab, vm: lab.boot()?, host: TempDir::new("hvsock-lab-host")?, next_port: 5000 })
+    }
+
     /// A vsock port no other scenario of this run uses.
     pub fn port(&mut self) -> u32 {
         self.next_port += 1;

@@ -3,16 +3,21 @@
 //! busybox, socat and the lab's own Unix-socket code. When these pass and an
 //! hvcat scenario fails, the fault is hvcat's.
 
-use super::guest::Tool;
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::time::Duration;
+
+use super::guest::{self, Digests, Tool};
 use super::transfer::{self, Side};
 use super::{kv, parse_kv, Ctx, Scenario};
 use crate::ensure;
-use crate::lab::vm::GUEST_CID;
-use crate::util::Result;
+use crate::lab::hybrid;
+use crate::util::{self, Result};
 
 pub const SCENARIOS: &[Scenario] = &[
     Scenario { name: "lab/control", run: control },
     Scenario { name: "lab/socat-loopback", run: socat_loopback },
+    Scenario { name: "lab/hybrid-socat", run: hybrid_socat },
 ];
 
 /// The control channel carries output and exit status, background jobs
@@ -22,8 +27,8 @@ fn control(ctx: &mut Ctx) -> Result<()> {
     ensure!(out.status == 3, "exit status 3 came back as {}", out.status);
     ensure!(out.output == "out\nerr\n", "output came back as {:?}", out.output);
 
-    super::guest::start(&mut ctx.vm, "ctl", "sleep 0.2; echo done > /tmp/ctl.txt; exit 5")?;
-    let exit = super::guest::wait(&mut ctx.vm, "ctl", 10)?;
+    guest::start(&mut ctx.vm, "ctl", "sleep 0.2; echo done > /tmp/ctl.txt; exit 5")?;
+    let exit = guest::wait(&mut ctx.vm, "ctl", 10)?;
     ensure!(exit.code == 5, "background job status 5 came back as {}", exit.code);
     ensure!(ctx.vm.sh_ok("cat /tmp/ctl.txt")? == "done\n", "background job output missing");
 
@@ -35,7 +40,6 @@ fn control(ctx: &mut Ctx) -> Result<()> {
     for key in ["loopback", "virtio", "dev"] {
         ensure!(kv(&facts, key)? == "y", "guest lacks {key} (modules or /dev/vsock): {facts:?}");
     }
-    let _ = GUEST_CID;
     Ok(())
 }
 
@@ -47,5 +51,83 @@ fn socat_loopback(ctx: &mut Ctx) -> Result<()> {
     let outcome = transfer::run(ctx, server, client, 4 << 20, 3 << 20)?;
     outcome.ensure_all_ok()?;
     eprintln!("  socat<->socat over CID 1: {}", outcome.summary());
+    Ok(())
+}
+
+/// The device's hybrid socket both ways, with the lab's own Unix-socket
+/// code on the host and socat in the guest: 2 MiB each way at once. The
+/// host ends its side only after it has received everything and the guest
+/// has read everything (see `host-guest/half-close-limit` and docs/lab.md
+/// for why).
+fn hybrid_socat(ctx: &mut Ctx) -> Result<()> {
+    const LEN: usize = 2 << 20;
+    let uds = ctx.vm.uds_path();
+    let payload = util::payload(42, LEN);
+
+    let port = ctx.port();
+    let dir = format!("/tmp/hs{port}");
+    guest::random_file(&mut ctx.vm, &format!("{dir}/in"), LEN)?;
+    let listen = format!("{} < {dir}/in > {dir}/out", Tool::Socat.listen(port));
+    guest::start(&mut ctx.vm, "hs-l", &listen)?;
+    guest::wait_ready(&mut ctx.vm, "hs-l", Tool::Socat.ready())?;
+    let stream = hybrid::connect(&uds, port, Duration::from_secs(10))?;
+    let got = exchange(stream, &payload, LEN, || guest_has(ctx, &dir, LEN))?;
+    check_exchange(ctx, "hs-l", &dir, &payload, &got, "host -> guest socat")?;
+
+    let port = ctx.port();
+    let listener = UnixListener::bind(hybrid::listen_path(&uds, port))?;
+    let connect = format!("{} < {dir}/in > {dir}/out", Tool::Socat.connect(2, port));
+    guest::start(&mut ctx.vm, "hs-c", &connect)?;
+    let (stream, _) = listener.accept()?;
+    let got = exchange(stream, &payload, LEN, || guest_has(ctx, &dir, LEN))?;
+    check_exchange(ctx, "hs-c", &dir, &payload, &got, "guest socat -> host")
+}
+
+/// Waits until the guest's `out` file has `len` bytes.
+fn guest_has(ctx: &mut Ctx, dir: &str, len: usize) -> Result<()> {
+    ctx.vm.sh_ok(&format!("wait_size {dir}/out {len} 30")).map(drop)
+}
+
+/// Sends `data` while reading `expect` bytes; once `ready_to_close` is
+/// done, shuts down its write side (which this device turns into a full
+/// close) and reads to the end.
+fn exchange(
+    stream: UnixStream,
+    data: &[u8],
+    expect: usize,
+    ready_to_close: impl FnOnce() -> Result<()>,
+) -> Result<Vec<u8>> {
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut writer = stream.try_clone()?;
+    let data = data.to_vec();
+    let sender = std::thread::spawn(move || writer.write_all(&data));
+    let mut got = vec![0u8; expect];
+    (&stream).read_exact(&mut got)?;
+    sender.join().map_err(|_| util::Error::msg("sender panicked"))??;
+    ready_to_close()?;
+    stream.shutdown(std::net::Shutdown::Write)?;
+    (&stream).read_to_end(&mut got)?;
+    Ok(got)
+}
+
+/// Checks both directions of a host <-> guest socat exchange.
+fn check_exchange(ctx: &mut Ctx, job: &str, dir: &str, sent: &[u8], got: &[u8], what: &str) -> Result<()> {
+    let exit = guest::wait(&mut ctx.vm, job, 30)?;
+    super::ensure_ok(&format!("{what}: socat"), &exit)?;
+    let d = Digests::of(&mut ctx.vm, &[("in", &format!("{dir}/in")), ("out", &format!("{dir}/out"))])?;
+    ensure!(
+        d.size("out")? == sent.len() && d.sha("out")? == util::sha256_hex(sent),
+        "{what}: guest received {} bytes (sha256 {}), host sent {} (sha256 {})",
+        d.size("out")?,
+        d.sha("out")?,
+        sent.len(),
+        util::sha256_hex(sent)
+    );
+    ensure!(
+        util::sha256_hex(got) == d.sha("in")?,
+        "{what}: host received sha256 {}, guest sent {}",
+        util::sha256_hex(got),
+        d.sha("in")?
+    );
     Ok(())
 }
