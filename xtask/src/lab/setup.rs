@@ -138,7 +138,12 @@ fn ensure_kernel(cache: &Path, apt: &mut Apt) -> Result<(PathBuf, PathBuf)> {
         let download = kernels.join(".download");
         let _ = std::fs::remove_dir_all(&download);
         std::fs::create_dir_all(&download)?;
-        util::run(Command::new("apt-get").args(["download", "-qq", &package]).current_dir(&download))?;
+        let mut cmd = Command::new("apt-get");
+        if Apt::is_root() {
+            // Root's cache dir is not readable by apt's sandbox user.
+            cmd.args(["-o", "APT::Sandbox::User=root"]);
+        }
+        util::run(cmd.args(["download", "-qq", &package]).current_dir(&download))?;
         let deb = std::fs::read_dir(&download)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .find(|p| p.extension().is_some_and(|x| x == "deb"))

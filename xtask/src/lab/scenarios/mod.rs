@@ -69,7 +69,7 @@ impl<'a> Ctx<'a> {
     pub fn host_hvcat(&self) -> Result<PathBuf> {
         match &self.lab.binaries.host_hvcat {
             Ok(p) => Ok(p.clone()),
-            Err(e) => bail!("no host hvcat: {e}"),
+            Err(_) => bail!("no host hvcat (its build failed; see the warning before the first scenario)"),
         }
     }
 
@@ -77,7 +77,7 @@ impl<'a> Ctx<'a> {
     pub fn need_guest_hvcat(&self) -> Result<()> {
         match &self.lab.binaries.guest_hvcat {
             Ok(_) => Ok(()),
-            Err(e) => bail!("no guest hvcat: {e}"),
+            Err(_) => bail!("no guest hvcat (its build failed; see the warning before the first scenario)"),
         }
     }
 
