@@ -98,8 +98,13 @@ pub fn run(ctx: &mut Ctx, server: Side, client: Side, c2s: usize, s2c: usize) ->
     let tag = format!("t{}", ctx.port());
     let server = start(ctx, &tag, "s", server, s2c, c2s)?;
     let client = start(ctx, &tag, "c", client, c2s, s2c)?;
-    let (client_exit, client_flow) = finish(ctx, client)?;
-    let (server_exit, server_flow) = finish(ctx, server)?;
+    let (client_exit, client_flow) = finish(ctx, client, guest::JOB_SECS)?;
+    // A failed connector usually leaves the listener waiting for ever: give
+    // it a moment, then report the connector's failure.
+    let server_secs = if client_exit.code == 0 { guest::JOB_SECS } else { 5 };
+    let server_result = finish(ctx, server, server_secs);
+    ensure_ok("connector", &client_exit)?;
+    let (server_exit, server_flow) = server_result?;
     let elapsed = client_exit.elapsed;
     let (c_in, c_out) = client_flow;
     let (s_in, s_out) = server_flow;
@@ -151,11 +156,14 @@ fn start(ctx: &mut Ctx, tag: &str, role: &str, side: Side, len: usize, expect: u
 
 type Digest = (usize, String);
 
-/// Waits for a side to end; returns its exit and (input, output) digests.
-fn finish(ctx: &mut Ctx, running: Running) -> Result<(Exit, (Digest, Digest))> {
+/// Waits up to `secs` for a side to end (killing it after that); returns
+/// its exit and (input, output) digests.
+fn finish(ctx: &mut Ctx, running: Running, secs: u64) -> Result<(Exit, (Digest, Digest))> {
     match running {
         Running::Guest { job, dir } => {
-            let exit = guest::wait(&mut ctx.vm, &job, guest::JOB_SECS)?;
+            let exit = guest::wait(&mut ctx.vm, &job, secs).inspect_err(|_| {
+                let _ = guest::kill(&mut ctx.vm, &job);
+            })?;
             let d =
                 Digests::of(&mut ctx.vm, &[("in", &format!("{dir}/in")), ("out", &format!("{dir}/out"))])?;
             let input = (d.size("in")?, d.sha("in")?.to_string());
@@ -163,7 +171,7 @@ fn finish(ctx: &mut Ctx, running: Running) -> Result<(Exit, (Digest, Digest))> {
             Ok((exit, (input, output)))
         }
         Running::Host { proc, input, output } => {
-            let exit = proc.finish(Duration::from_secs(guest::JOB_SECS))?;
+            let exit = proc.finish(Duration::from_secs(secs))?;
             let got = std::fs::metadata(&output)?.len() as usize;
             Ok((exit, (input, (got, util::sha256_file(&output)?))))
         }
