@@ -168,6 +168,11 @@ impl Guarded {
         }
     }
 
+    /// Waits for the child to exit, however long that takes.
+    pub fn wait(&mut self) -> Result<ExitStatus> {
+        Ok(self.child().wait()?)
+    }
+
     /// Kills and reaps the child (idempotent).
     pub fn kill(&mut self) {
         if let Some(child) = self.child.as_mut() {

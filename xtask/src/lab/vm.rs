@@ -123,7 +123,7 @@ impl Vm {
 
     /// Waits for QEMU to exit (interactive mode).
     pub fn wait(&mut self) -> Result<()> {
-        let status = self.qemu.wait_timeout(Duration::from_secs(u64::MAX / 4))?;
+        let status = self.qemu.wait()?;
         ensure!(status.success(), "qemu exited with {status}");
         Ok(())
     }
