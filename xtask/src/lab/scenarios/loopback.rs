@@ -14,6 +14,7 @@ use crate::{bail, ensure};
 pub const SCENARIOS: &[Scenario] = &[
     Scenario { name: "loopback/matrix", run: matrix },
     Scenario { name: "loopback/reply-after-eof", run: reply_after_eof },
+    Scenario { name: "loopback/exec", run: exec },
     Scenario { name: "loopback/echo", run: echo },
     Scenario { name: "loopback/refused", run: refused },
     Scenario { name: "loopback/connect-timeout", run: connect_timeout },
@@ -94,6 +95,19 @@ pub fn ensure_reply_after_eof(
     let want = format!("{}  -\n", d.sha("in0")?);
     let got = ctx.vm.sh_ok(&format!("cat /tmp/x{port}/out0"))?;
     ensure!(got == want, "{} client received {got:?}, expected {want:?}", client.name());
+    Ok(())
+}
+
+/// `-e` runs a program without a shell (`wc -c`, split at white space) per
+/// connection; its answer after the client's EOF is the byte count.
+fn exec(ctx: &mut Ctx) -> Result<()> {
+    ctx.need_guest_hvcat()?;
+    let port = ctx.port();
+    let len = (1 << 20) + 3;
+    let server = format!("{} -e 'wc -c'", Tool::Hvcat.listen(port));
+    serve_clients(ctx, port, &server, Tool::Hvcat.ready(), Tool::Hvcat, &[len], false)?;
+    let got = ctx.vm.sh_ok(&format!("cat /tmp/x{port}/out0"))?;
+    ensure!(got.trim() == len.to_string(), "client received {got:?}, expected the count {len}");
     Ok(())
 }
 
