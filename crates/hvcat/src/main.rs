@@ -3,7 +3,6 @@
 mod cli;
 mod copy;
 mod exec;
-#[cfg(unix)]
 mod relay;
 
 use std::io;
@@ -132,15 +131,9 @@ fn serve_one(stream: Stream, mode: &Mode, shutdown: bool, verbose: bool) -> io::
     Ok(())
 }
 
-#[cfg(unix)]
 fn relay(cli: &Cli, from: &Addr, to: Addr) -> Result<(), Failure> {
     let listen = ListenOptions::new().mode(cli.mode);
     Ok(relay::run(from, to, &listen, cli.connect.options(), cli.keep_open)?)
-}
-
-#[cfg(not(unix))]
-fn relay(_: &Cli, _: &Addr, _: Addr) -> Result<(), Failure> {
-    Err(Failure::Usage("--relay is not available on Windows yet".into()))
 }
 
 /// "connection from PEER", or where the transport does not name the peer, the address

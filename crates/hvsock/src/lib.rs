@@ -32,7 +32,7 @@ pub mod hybrid_proto;
 mod listener;
 mod options;
 mod stream;
-#[cfg(all(feature = "tokio", unix))]
+#[cfg(feature = "tokio")]
 pub mod tokio;
 mod transport;
 pub mod uri;

@@ -1,9 +1,17 @@
 //! The async API for tokio (feature `tokio`): [`Stream`] and [`Listener`] mirror the
-//! blocking types, for every transport.
+//! blocking types, for every transport, with the same names and signatures on Unix and
+//! Windows.
 //!
 //! On Unix every transport is readiness-driven through [`tokio::io::unix::AsyncFd`]:
 //! no thread per connection, and the hybrid handshake runs on the reactor with its
 //! deadline. Dropping a pending `connect`, `accept` or read leaves nothing behind.
+//!
+//! On Windows, Hyper-V sockets report no readiness on older builds, so the blocking
+//! calls run on threads of their own: per connection a reader thread, which reads ahead
+//! into a buffer of 256 KiB, and a writer thread, which sends what the writes queued (at
+//! most 256 KiB); per listener an accept thread. `connect` runs the blocking connect
+//! (bounded by its time limit) on tokio's blocking pool. What this means for writes,
+//! half-close and closing is in [`Stream`]'s documentation and in `docs/windows.md`.
 //!
 //! ```no_run
 //! use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,23 +28,23 @@
 //! ```
 
 mod bridge;
-mod connect;
 mod listener;
+mod retry;
 mod split;
 mod stream;
+#[cfg(any(windows, test))]
+mod threaded;
+#[cfg(unix)]
+mod unix;
+#[cfg(windows)]
+mod windows;
+
+#[cfg(unix)]
+use unix as sys;
+#[cfg(windows)]
+use windows as sys;
 
 pub use bridge::{bridge, Crossed};
-pub use listener::Listener;
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
-pub use stream::Stream;
-
-/// Registers `socket` with the current tokio reactor.
-///
-/// # Panics
-///
-/// Outside a tokio runtime, as tokio's own types do.
-fn register(socket: socket2::Socket) -> std::io::Result<tokio::io::unix::AsyncFd<socket2::Socket>> {
-    // SAFETY: the `Socket` owns its file descriptor, keeps it open until it is dropped
-    // (with the `AsyncFd`, or after `into_inner`), and `as_raw_fd` always returns it.
-    unsafe { tokio::io::unix::AsyncFd::register(socket) }.map_err(std::io::Error::from)
-}
+pub use sys::listener::Listener;
+pub use sys::stream::Stream;

@@ -14,7 +14,8 @@ use super::Stream;
 #[derive(Debug)]
 pub struct ReadHalf<'a>(&'a Stream);
 
-/// The write half of a borrowed [`Stream`]; `shutdown` half-closes.
+/// The write half of a borrowed [`Stream`]; `shutdown` half-closes (after what was
+/// written before has been sent).
 #[derive(Debug)]
 pub struct WriteHalf<'a>(&'a Stream);
 
@@ -23,7 +24,8 @@ pub struct WriteHalf<'a>(&'a Stream);
 pub struct OwnedReadHalf(Arc<Stream>);
 
 /// The write half of a [`Stream`], movable to another task. Dropping it shuts the
-/// connection down for writing, as tokio's own `OwnedWriteHalf` does.
+/// connection down for writing, as tokio's own `OwnedWriteHalf` does (on Windows,
+/// once what was written before has been sent: see [`Stream::shutdown_now`]).
 #[derive(Debug)]
 pub struct OwnedWriteHalf(Arc<Stream>);
 
@@ -100,12 +102,12 @@ macro_rules! write_half {
                 true
             }
 
-            fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Poll::Ready(Ok(()))
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                self.0.poll_flush_priv(cx)
             }
 
-            fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Poll::Ready(self.0.shutdown_now(Shutdown::Write))
+            fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                self.0.poll_shutdown_priv(cx)
             }
         }
     };

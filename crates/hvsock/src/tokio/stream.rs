@@ -1,28 +1,16 @@
-//! An async connected hypervisor socket.
+//! What [`Stream`] does the same way on every platform: connecting, addresses,
+//! splitting, and `AsyncRead` / `AsyncWrite` over the platform's polling.
 
-use std::io::{self, IoSlice, Read};
-use std::net::Shutdown;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use socket2::Socket;
-use tokio::io::unix::AsyncFd;
-use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::split::{self, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
+use super::Stream;
 use crate::{Addr, ConnectOptions};
-
-/// A connected hypervisor socket for tokio; see [`crate::Stream`] for the transports.
-///
-/// `AsyncWriteExt::shutdown` is a real half-close (`shutdown(SHUT_WR)`): the peer sees
-/// end-of-file and can still answer.
-#[derive(Debug)]
-pub struct Stream {
-    pub(super) io: AsyncFd<Socket>,
-    local: Addr,
-    peer: Addr,
-}
 
 impl Stream {
     /// Connects to `addr` with default options.
@@ -35,32 +23,6 @@ impl Stream {
         Self::connect_with(addr, &ConnectOptions::new().timeout(timeout)).await
     }
 
-    /// Connects to `addr` as [`crate::Stream::connect_with`] does, without blocking a
-    /// thread: timeout, hybrid handshake timeout and retries included.
-    pub async fn connect_with(addr: &Addr, options: &ConnectOptions) -> io::Result<Stream> {
-        let (io, local) = super::connect::connect(addr, options).await?;
-        Ok(Stream { io, local, peer: addr.clone() })
-    }
-
-    /// Wraps a blocking stream, making it non-blocking. Must be called within a tokio
-    /// runtime.
-    pub fn from_std(stream: crate::Stream) -> io::Result<Stream> {
-        let (socket, local, peer) = stream.into_parts();
-        Self::from_parts(socket, local, peer)
-    }
-
-    pub(crate) fn from_parts(socket: Socket, local: Addr, peer: Addr) -> io::Result<Stream> {
-        socket.set_nonblocking(true)?;
-        Ok(Stream { io: super::register(socket)?, local, peer })
-    }
-
-    /// The blocking stream again.
-    pub fn into_std(self) -> io::Result<crate::Stream> {
-        let socket = self.io.into_inner();
-        socket.set_nonblocking(false)?;
-        Ok(crate::Stream::from_accepted(socket, self.local, self.peer))
-    }
-
     /// The address this end is bound to.
     pub fn local_addr(&self) -> &Addr {
         &self.local
@@ -69,11 +31,6 @@ impl Stream {
     /// The address of the other end.
     pub fn peer_addr(&self) -> &Addr {
         &self.peer
-    }
-
-    /// `shutdown(2)` right away (it never blocks).
-    pub fn shutdown_now(&self, how: Shutdown) -> io::Result<()> {
-        self.io.get_ref().shutdown(how)
     }
 
     /// Borrowed read and write halves, usable at the same time.
@@ -85,77 +42,6 @@ impl Stream {
     /// shuts the connection down for writing.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
         split::into_split(self)
-    }
-
-    /// Waits until the socket may be readable (data, end-of-file or an error).
-    pub async fn readable(&self) -> io::Result<()> {
-        self.io.readable().await.map(|mut guard| guard.retain_ready())
-    }
-
-    /// Waits until the socket may be writable.
-    pub async fn writable(&self) -> io::Result<()> {
-        self.io.writable().await.map(|mut guard| guard.retain_ready())
-    }
-
-    /// `recv(2)` without waiting: `WouldBlock` if nothing is there yet (and the
-    /// readiness is cleared, so that [`Stream::readable`] waits again).
-    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.try_io(Interest::READABLE, |socket| (&mut &*socket).read(buf))
-    }
-
-    /// `send(2)` without waiting: `WouldBlock` if the socket buffer is full.
-    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.io.try_io(Interest::WRITABLE, |socket| socket.send(buf))
-    }
-
-    /// `recv(2)` into `buf` once the socket is readable.
-    pub(super) fn poll_read_priv(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        loop {
-            let mut guard = ready!(self.io.poll_read_ready(cx))?;
-            // SAFETY: `recv` only writes initialised bytes into the slice and returns how
-            // many; those are marked initialised below and nothing else is.
-            let unfilled = unsafe { buf.unfilled_mut() };
-            match guard.try_io(|io| io.get_ref().recv(unfilled)) {
-                Ok(Ok(n)) => {
-                    // SAFETY: `recv` initialised the first `n` bytes of the unfilled part.
-                    unsafe { buf.assume_init(n) };
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
-                }
-                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Ok(Err(e)) => return Poll::Ready(Err(e)),
-                Err(_would_block) => continue,
-            }
-        }
-    }
-
-    /// `send(2)` once the socket is writable.
-    pub(super) fn poll_write_priv(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.poll_send(cx, |socket| socket.send(buf))
-    }
-
-    /// `sendmsg(2)` with several buffers once the socket is writable.
-    pub(super) fn poll_write_vectored_priv(
-        &self,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.poll_send(cx, |socket| socket.send_vectored(bufs))
-    }
-
-    fn poll_send(
-        &self,
-        cx: &mut Context<'_>,
-        mut send: impl FnMut(&Socket) -> io::Result<usize>,
-    ) -> Poll<io::Result<usize>> {
-        loop {
-            let mut guard = ready!(self.io.poll_write_ready(cx))?;
-            match guard.try_io(|io| send(io.get_ref())) {
-                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Ok(result) => return Poll::Ready(result),
-                Err(_would_block) => continue,
-            }
-        }
     }
 }
 
@@ -182,24 +68,13 @@ impl AsyncWrite for Stream {
         true
     }
 
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_flush_priv(cx)
     }
 
-    /// `shutdown(SHUT_WR)`: a half-close.
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.shutdown_now(Shutdown::Write))
-    }
-}
-
-impl std::os::fd::AsRawFd for Stream {
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.io.as_raw_fd()
-    }
-}
-
-impl std::os::fd::AsFd for Stream {
-    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.io.get_ref().as_fd()
+    /// A half-close: the peer sees end-of-file once everything written before has
+    /// arrived, and can still answer.
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_shutdown_priv(cx)
     }
 }

@@ -11,30 +11,21 @@ use tokio::io::Interest;
 
 use crate::error::{context, error};
 use crate::hybrid_proto::{connect_request, ReplyReader};
-use crate::stream::may_pass;
+use crate::tokio::retry::with_retries;
 use crate::transport::{hybrid, tcp, unix};
-use crate::{Addr, ConnectOptions, Retry};
+use crate::{Addr, ConnectOptions};
 
 /// Connects to `addr`, honouring the timeout and retries of `options`.
 pub(super) async fn connect(addr: &Addr, options: &ConnectOptions) -> io::Result<(AsyncFd<Socket>, Addr)> {
-    let mut attempt = 1;
-    loop {
+    with_retries(options, || async {
         let once = connect_once(addr, options);
         let result = match options.timeout {
             Some(timeout) => tokio::time::timeout(timeout, once).await.unwrap_or_else(|_| Err(timed_out())),
             None => once.await,
         };
-        match result.map_err(|e| context(e, "connect", addr)) {
-            Ok(connected) => return Ok(connected),
-            Err(e) if may_pass(&e) && options.retry.allows(attempt) => {
-                let wait = Retry::backoff(attempt);
-                tracing::info!("{e}; trying again in {wait:?} (attempt {})", attempt + 1);
-                tokio::time::sleep(wait).await;
-                attempt += 1;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+        result.map_err(|e| context(e, "connect", addr))
+    })
+    .await
 }
 
 fn timed_out() -> io::Error {
