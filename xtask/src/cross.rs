@@ -70,20 +70,22 @@ pub fn type_check() -> Result<(), String> {
     Ok(())
 }
 
-/// Builds the hvsock unit tests for Windows, linked by MinGW, and runs them under Wine
-/// in a Wine prefix of its own (`target/cross/wine`).
+/// Builds the hvsock unit tests and the async TCP tests (`tokio_tcp`: the threaded
+/// Windows stream over real Winsock) for Windows, linked by MinGW, and runs them under
+/// Wine in a Wine prefix of its own (`target/cross/wine`).
 ///
 /// Wine 8 lacks `bcryptprimitives.dll`, whose `ProcessPrng` the Rust standard library
 /// imports, so a small stand-in built from [`PROCESS_PRNG`] is put beside the test binary.
 pub fn wine_tests() -> Result<(), String> {
     ensure_tools()?;
     let mut cargo = cross_cargo("test", WINDOWS);
-    cargo.args(["-p", "hvsock", "--lib", "--no-run", "--message-format=json"]);
+    cargo.args(["-p", "hvsock", "--features", "tokio", "--lib", "--test", "tokio_tcp", "--no-run"]);
+    cargo.arg("--message-format=json");
     cargo.env("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER", MINGW_GCC);
     eprintln!("cross: building the hvsock unit tests for {WINDOWS}");
     let json = output(&mut cargo, "the Windows test build")?;
-    let exe = executables(&json).pop().ok_or("cargo built no Windows test binary")?;
-    let exe = PathBuf::from(exe);
+    let exes: Vec<PathBuf> = executables(&json).into_iter().map(PathBuf::from).collect();
+    let exe = exes.first().ok_or("cargo built no Windows test binary")?;
 
     let wine_dir = root().join("target/cross/wine");
     fs::create_dir_all(&wine_dir).map_err(|e| format!("creating {}: {e}", wine_dir.display()))?;
@@ -95,8 +97,11 @@ pub fn wine_tests() -> Result<(), String> {
         eprintln!("cross: creating the Wine prefix {}", prefix.display());
         run(wine(&prefix).args(["wineboot", "--init"]), "wineboot --init")?;
     }
-    eprintln!("cross: running {} under Wine", exe.display());
-    run(wine(&prefix).arg(&exe), "the hvsock unit tests under Wine")
+    for exe in &exes {
+        eprintln!("cross: running {} under Wine", exe.display());
+        run(wine(&prefix).arg(exe), "the hvsock tests under Wine")?;
+    }
+    Ok(())
 }
 
 /// A C stand-in for `bcryptprimitives.dll`: `ProcessPrng` through `RtlGenRandom`.

@@ -1,5 +1,7 @@
 //! Project automation: `cargo xtask <command>` (alias in .cargo/config.toml).
 
+mod bench;
+mod cross;
 mod lab;
 mod test;
 mod util;
@@ -10,7 +12,9 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
   lab setup|run|shell   the VM lab (see `cargo xtask lab`)
   demo                  hvcat host -> guest and guest -> host through real vsock
-  test                  fmt, clippy, unit tests, then every lab scenario";
+  test                  fmt, clippy, unit tests, Windows/macOS checks, every lab scenario
+  cross                 type-check Windows and macOS, run the Windows tests under Wine
+  bench relay           hvcat's relay vs socat: memory per idle connection, throughput";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -18,6 +22,8 @@ fn main() {
         Some("lab") => lab::main(&args[1..]),
         Some("demo") => lab::scenarios::demo::run(),
         Some("test") => test::main(),
+        Some("cross") => cross::cross_check().map_err(util::Error::msg),
+        Some("bench") => bench::main(&args[1..]),
         _ => Err(util::Error::msg(USAGE)),
     };
     if let Err(e) = result {

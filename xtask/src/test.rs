@@ -21,6 +21,10 @@ const STEPS: &[Step] = &[
         run: || cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
     },
     Step { name: "cargo test --workspace", run: || cargo(&["test", "--workspace"]) },
+    Step {
+        name: "cross: Windows and macOS type-check, Windows tests under Wine",
+        run: || crate::cross::cross_check().map_err(util::Error::msg),
+    },
     Step { name: "cargo xtask lab run", run: || lab::scenarios::run_command(&[]) },
 ];
 

@@ -135,6 +135,11 @@ impl Guarded {
         Ok(Guarded { name: name.to_string(), child: Some(child) })
     }
 
+    /// The child's process id.
+    pub fn id(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

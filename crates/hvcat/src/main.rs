@@ -76,6 +76,7 @@ fn listen(cli: &Cli, addr: &Addr, mode: Mode) -> Result<(), Failure> {
             Ok(accepted) => accepted,
             Err(e) => {
                 warn!("{e}");
+                thread::sleep(hvtools::ACCEPT_PAUSE);
                 continue;
             }
         };

@@ -29,6 +29,7 @@ pub fn run(
                 Ok(accepted) => accepted,
                 Err(e) => {
                     warn!("{e}");
+                    tokio::time::sleep(hvtools::ACCEPT_PAUSE).await;
                     continue;
                 }
             };

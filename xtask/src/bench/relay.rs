@@ -19,6 +19,7 @@ use crate::util::{self, Context, Guarded, Result, TempDir};
 use crate::{bail, ensure};
 
 /// What to measure.
+#[derive(Clone, Copy)]
 pub struct Plan {
     /// Idle connections held through the relay at once.
     pub idle: usize,
@@ -47,7 +48,18 @@ struct Figures {
 
 /// Runs the benchmark for hvcat (at `hvcat`) and, if installed, socat; prints a table.
 pub fn run(hvcat: &Path, plan: &Plan) -> Result<()> {
-    raise_open_file_limit()?;
+    let limit = raise_open_file_limit()?;
+    // The relay holds two descriptors per connection, and so does this process.
+    let most = (limit.saturating_sub(32) / 2) as usize;
+    let mut plan = Plan { idle: plan.idle.min(most), idle_socat: plan.idle_socat.min(most), ..*plan };
+    if plan.idle < Plan::default().idle {
+        println!(
+            "the open-file limit here is {limit} (and cannot be raised): {} idle connections at most",
+            plan.idle
+        );
+    }
+    plan.active = plan.active.min(plan.idle).min(plan.idle_socat);
+    let plan = &plan;
     let mut rows = Vec::new();
     let dir = TempDir::new("hvsock-bench-relay")?;
     let front = dir.path().join("front.sock");
@@ -59,7 +71,7 @@ pub fn run(hvcat: &Path, plan: &Plan) -> Result<()> {
         cmd
     };
     rows.push(measure("hvcat", hvcat_cmd(&front, &back), &front, &back, plan.idle, plan)?);
-    if util::which("socat").is_some() {
+    if Command::new("socat").arg("-V").stdout(Stdio::null()).status().is_ok_and(|s| s.success()) {
         let mut socat = Command::new("socat");
         socat.arg(format!("UNIX-LISTEN:{},fork,backlog=1024", front.display()));
         socat.arg(format!("UNIX-CONNECT:{}", back.display()));
@@ -71,7 +83,14 @@ pub fn run(hvcat: &Path, plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-fn measure(name: &'static str, mut cmd: Command, front: &Path, back: &Path, idle: usize, plan: &Plan) -> Result<Figures> {
+fn measure(
+    name: &'static str,
+    mut cmd: Command,
+    front: &Path,
+    back: &Path,
+    idle: usize,
+    plan: &Plan,
+) -> Result<Figures> {
     let _ = std::fs::remove_file(front);
     let _ = std::fs::remove_file(back);
     let backend = Backend::start(back)?;
@@ -148,10 +167,21 @@ fn bulk(clients: &[UnixStream], backend: &Backend, bytes_each: usize) -> Result<
 
 fn print_table(rows: &[Figures], plan: &Plan) {
     println!();
-    println!("relay over Unix sockets: idle connections, then {} x {} MiB at once", plan.active, plan.bytes_each >> 20);
+    println!(
+        "relay over Unix sockets: idle connections, then {} x {} MiB at once",
+        plan.active,
+        plan.bytes_each >> 20
+    );
     println!("{:<8} {:>8} {:>16} {:>12} {:>12}", "relay", "idle", "PSS/conn (KiB)", "setup", "MB/s");
     for r in rows {
-        println!("{:<8} {:>8} {:>16.2} {:>12} {:>12.0}", r.name, r.idle, r.pss_per_conn, util::secs(r.setup), r.mb_per_s);
+        println!(
+            "{:<8} {:>8} {:>16.2} {:>12} {:>12.0}",
+            r.name,
+            r.idle,
+            r.pss_per_conn,
+            util::secs(r.setup),
+            r.mb_per_s
+        );
     }
     if let [hv, socat] = rows {
         println!(
@@ -237,15 +267,20 @@ fn wait_for(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Lifts the soft open-file limit to the hard one: the benchmark holds two descriptors
-/// per connection.
-fn raise_open_file_limit() -> Result<()> {
+/// Lifts the open-file limit (inherited by the relays) as far as allowed: to 65536 where
+/// the hard limit may rise (root outside a container), else to the hard limit. Returns
+/// the limit in force.
+fn raise_open_file_limit() -> Result<u64> {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit and setrlimit read and write one valid rlimit struct.
     unsafe {
         ensure!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0, "getrlimit failed");
+        let wanted = libc::rlimit { rlim_cur: 65536, rlim_max: limit.rlim_max.max(65536) };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0 {
+            return Ok(65536);
+        }
         limit.rlim_cur = limit.rlim_max;
         ensure!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0, "setrlimit failed");
     }
-    Ok(())
+    Ok(limit.rlim_cur)
 }

@@ -64,15 +64,27 @@ pub fn echo(stream: &hvsock::Stream) -> io::Result<u64> {
     Ok(n)
 }
 
-/// Serves connections on `listener` forever, each on a thread of its own; errors of one
-/// connection are reported through `on_error` and do not stop the others.
+/// How long a listener pauses after a failed accept (out of file descriptors, say), so
+/// that it neither spins nor floods the log, and the failure can pass.
+pub const ACCEPT_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Serves connections on `listener` forever, each on a thread of its own; errors (of a
+/// connection, or of an accept, after which it pauses) are reported through `on_error`
+/// and do not stop the others.
 pub fn serve(
     listener: hvsock::Listener,
     handler: fn(hvsock::Stream) -> io::Result<()>,
     on_error: fn(io::Error),
-) -> io::Result<()> {
+) -> ! {
     loop {
-        let (stream, _) = listener.accept()?;
+        let stream = match listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                on_error(e);
+                std::thread::sleep(ACCEPT_PAUSE);
+                continue;
+            }
+        };
         std::thread::spawn(move || {
             if let Err(e) = handler(stream) {
                 on_error(e);
