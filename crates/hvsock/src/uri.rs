@@ -411,7 +411,7 @@ pub(crate) fn format_path(path: &Path) -> String {
             }
             _ => text,
         }
-    } else if text.starts_with("./") || text.starts_with("../") {
+    } else if text.starts_with("./") || text.starts_with("../") || text == "." || text == ".." {
         format!("/{text}")
     } else {
         format!("/./{text}")

@@ -137,6 +137,8 @@ fn display_round_trips() {
         "hvsock://%70arent/1",
         "hvsock://%35f5f9c2e-0a4b-4c1d-9e8f-0123456789ab/1",
         "hyperkit://:1/%2E/x",
+        "hyperkit://:8/..",
+        "hyperkit://:8/.",
         "hyperkit://:1/%2E%2E/x",
         "hybrid://:1/%2Ex",
         "unix:///%2E%2Ex",
