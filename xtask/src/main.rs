@@ -2,6 +2,7 @@
 
 mod bench;
 mod cross;
+mod fuzz;
 mod lab;
 mod test;
 mod util;
@@ -14,6 +15,7 @@ usage: cargo xtask <command>
   demo                  hvcat host -> guest and guest -> host through real vsock
   test                  fmt, clippy, unit tests, Windows/macOS checks, every lab scenario
   cross                 type-check Windows and macOS, run the Windows tests under Wine
+  fuzz [SECONDS]         run every fuzz target (60 s each by default)
   bench relay           hvcat's relay vs socat: memory per idle connection, throughput";
 
 fn main() {
@@ -24,6 +26,7 @@ fn main() {
         Some("test") => test::main(),
         Some("cross") => cross::cross_check().map_err(util::Error::msg),
         Some("bench") => bench::main(&args[1..]),
+        Some("fuzz") => fuzz::main(&args[1..]),
         _ => Err(util::Error::msg(USAGE)),
     };
     if let Err(e) = result {

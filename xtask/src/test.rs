@@ -25,6 +25,7 @@ const STEPS: &[Step] = &[
         name: "cross: Windows and macOS type-check, Windows tests under Wine",
         run: || crate::cross::cross_check().map_err(util::Error::msg),
     },
+    Step { name: "fuzz every target briefly", run: || crate::fuzz::run(crate::fuzz::BRIEF_SECS) },
     Step { name: "cargo xtask lab run", run: || lab::scenarios::run_command(&[]) },
 ];
 
