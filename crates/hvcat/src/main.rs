@@ -116,7 +116,7 @@ fn serve_one(stream: Stream, mode: &Mode, shutdown: bool, verbose: bool) -> io::
         Mode::Exec(exec) => {
             let status = exec.run(stream)?;
             if !status.success() {
-                warn!("{peer}: the command ended with {status}");
+                return Err(io::Error::other(format!("{peer}: the command ended with {status}")));
             }
             Moved::default()
         }

@@ -369,3 +369,19 @@ fn regular_files_on_both_ends() {
     assert!(std::fs::read(&got).unwrap() == payload(5_000_003, 8));
     assert!(std::fs::read(&got_reply).unwrap() == payload(3_000_000, 9));
 }
+
+#[test]
+fn a_failing_command_fails_a_single_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("exec");
+    let server = hvcat(&["-l", "-c", "cat >/dev/null; exit 3", &format!("unix://{}", path.display())])
+        .spawn()
+        .unwrap();
+    wait_for(&path);
+    let conn = UnixStream::connect(&path).unwrap();
+    (&conn).write_all(b"x").unwrap();
+    conn.shutdown(Shutdown::Write).unwrap();
+    let output = server.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("the command ended with exit status: 3"), "{}", stderr(&output));
+}
