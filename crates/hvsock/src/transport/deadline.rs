@@ -45,10 +45,30 @@ pub(crate) fn connect(socket: &Socket, addr: &SockAddr, deadline: Option<Instant
 }
 
 /// The time left until `deadline` (`None`: no limit), or `TimedOut` once it has passed.
+/// Never less than a millisecond, so that it can be handed to `SO_RCVTIMEO`, where a
+/// zero (as a sub-microsecond remainder would round to) means "wait forever".
 pub(crate) fn remaining(deadline: Option<Instant>) -> io::Result<Option<Duration>> {
     match deadline.map(|d| d.saturating_duration_since(Instant::now())) {
         Some(left) if left.is_zero() => Err(error(io::ErrorKind::TimedOut, "timed out")),
-        left => Ok(left),
+        left => Ok(left.map(|left| left.max(Duration::from_millis(1)))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remaining_time_is_never_a_zero_timeout() {
+        assert!(remaining(None).unwrap().is_none());
+        let soon = Instant::now() + Duration::from_nanos(300);
+        match remaining(Some(soon)) {
+            Ok(Some(left)) => assert!(left >= Duration::from_millis(1)),
+            Ok(None) => panic!("a deadline gives a limit"),
+            Err(e) => assert_eq!(e.kind(), io::ErrorKind::TimedOut),
+        }
+        let past = Instant::now() - Duration::from_millis(1);
+        assert_eq!(remaining(Some(past)).unwrap_err().kind(), io::ErrorKind::TimedOut);
     }
 }
 
