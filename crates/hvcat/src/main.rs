@@ -56,7 +56,13 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         listen(cli, &addr, mode)
     } else {
         let stream = Stream::connect_with(&addr, &cli.connect.options())?;
-        info!("connected to {}", stream.peer_addr());
+        match &addr {
+            Addr::Hyperkit(_) => info!(
+                "connected to {} (hyperkit never confirms: if nothing listens in the guest, this shows as end-of-file)",
+                stream.peer_addr()
+            ),
+            _ => info!("connected to {}", stream.peer_addr()),
+        }
         serve(stream, &mode, cli)
     }
 }
