@@ -140,7 +140,10 @@ pub fn stdio(stream: Stream, source: &Source, shutdown: bool) -> io::Result<Move
                 return Err(io::Error::other("the sending thread panicked"))
             }
             Err(RecvTimeoutError::Timeout) if received.is_err() || terminal || peer_gone(&stream) => {
-                if let Ok(sent) = done.try_recv() {
+                // A sender with data in hand fails at once (EPIPE) when the peer is
+                // gone: give it a moment to say so, so that a transfer cut short is
+                // reported, not taken for an idle standard input.
+                if let Ok(sent) = done.recv_timeout(SENDER_GRACE) {
                     return Ok(Moved { received: received?, sent: sent? });
                 }
                 // Nothing more can reach the peer, or nobody will type more: stop
@@ -160,15 +163,29 @@ pub fn stdio(stream: Stream, source: &Source, shutdown: bool) -> io::Result<Move
     }
 }
 
-/// Whether the peer has closed both directions (`POLLHUP`), as when it exits, rather
-/// than only its sending side: then nothing we send can arrive.
+/// How long the sending side may take to report its own failure once the peer is gone.
+const SENDER_GRACE: Duration = Duration::from_millis(250);
+
+/// Whether the peer has closed both directions, as when it exits, rather than only its
+/// sending side: then nothing we send can arrive.
+///
+/// Unix sockets say so with `POLLHUP`. vsock raises `POLLHUP` only once this end has
+/// shut down too, so a peer's full close (or reset) shows only as `EPIPE` from a send;
+/// a zero-length send checks that without sending anything (after a mere half-close
+/// it succeeds).
 #[cfg(unix)]
 fn peer_gone(stream: &Stream) -> bool {
     use std::os::fd::AsRawFd;
-    let mut fds = libc::pollfd { fd: stream.as_raw_fd(), events: 0, revents: 0 };
+    let fd = stream.as_raw_fd();
+    let mut fds = libc::pollfd { fd, events: 0, revents: 0 };
     // SAFETY: one valid pollfd, count 1, no waiting.
     let ready = unsafe { libc::poll(&mut fds, 1, 0) };
-    ready == 1 && fds.revents & (libc::POLLHUP | libc::POLLERR) != 0
+    if ready == 1 && fds.revents & (libc::POLLHUP | libc::POLLERR) != 0 {
+        return true;
+    }
+    // SAFETY: a zero-length buffer is never read; MSG_DONTWAIT, so it cannot block.
+    let sent = unsafe { libc::send(fd, [0u8; 0].as_ptr().cast(), 0, libc::MSG_DONTWAIT) };
+    sent < 0 && matches!(io::Error::last_os_error().raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET))
 }
 
 #[cfg(not(unix))]
