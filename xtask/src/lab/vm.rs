@@ -45,6 +45,18 @@ impl Vm {
     /// (in [`Mode::Shell`], returns once QEMU is started).
     pub fn boot(tools: &Tools, initrd: &Path, mode: Mode) -> Result<Vm> {
         let started = Instant::now();
+        let mut vm = Vm::launch(tools, initrd, mode)?;
+        if mode == Mode::Agent {
+            vm.run_agent()?;
+        }
+        vm.boot_time = started.elapsed();
+        Ok(vm)
+    }
+
+    /// Starts the device and QEMU. In [`Mode::Agent`] QEMU holds the guest
+    /// until [`Vm::run_agent`] connects the control channel, so the device's
+    /// hybrid socket exists while no guest runs yet.
+    pub fn launch(tools: &Tools, initrd: &Path, mode: Mode) -> Result<Vm> {
         let dir = TempDir::new("hvlab")?;
         let d = dir.path().to_path_buf();
         let mut device = Guarded::spawn(
@@ -67,12 +79,17 @@ impl Vm {
             qemu_cmd.stdin(Stdio::null()).stdout(log_file(&d, "qemu.log")?).stderr(log_file(&d, "qemu.log")?);
         }
         let qemu = Guarded::spawn("qemu", &mut qemu_cmd)?;
-        let mut vm = Vm { qemu, device, control: None, boot_time: Duration::ZERO, dir };
-        if mode == Mode::Agent {
-            vm.connect_control().map_err(|e| util::Error::msg(format!("{e}\n{}", vm.diagnostics())))?;
-        }
-        vm.boot_time = started.elapsed();
-        Ok(vm)
+        Ok(Vm { qemu, device, control: None, boot_time: Duration::ZERO, dir })
+    }
+
+    /// Lets a launched guest boot and waits until its agent is ready.
+    pub fn run_agent(&mut self) -> Result<()> {
+        self.connect_control().map_err(|e| util::Error::msg(format!("{e}\n{}", self.diagnostics())))
+    }
+
+    /// QEMU's process id (to pause the guest with SIGSTOP, for example).
+    pub fn qemu_pid(&self) -> u32 {
+        self.qemu.id()
     }
 
     fn connect_control(&mut self) -> Result<()> {

@@ -83,7 +83,12 @@ pub fn wait_ready(vm: &mut Vm, name: &str, regex: &str) -> Result<()> {
 pub fn wait(vm: &mut Vm, name: &str, secs: u64) -> Result<Exit> {
     let out = vm.sh_timeout(&format!("bg_wait {name} {secs}"), Duration::from_secs(secs + 10))?;
     ensure!(out.status == 0, "guest job {name}: {}", out.output.trim_end());
-    let (first, stderr) = out.output.split_once('\n').unwrap_or((&out.output, ""));
+    exit_from(&out.output)
+}
+
+/// Parses a status line `CODE T0 T1` (T0, T1 from `/proc/uptime`) followed by stderr.
+fn exit_from(output: &str) -> Result<Exit> {
+    let (first, stderr) = output.split_once('\n').unwrap_or((output, ""));
     let fields: Vec<f64> = first
         .split_whitespace()
         .map(|f| f.parse::<f64>())
@@ -95,6 +100,44 @@ pub fn wait(vm: &mut Vm, name: &str, secs: u64) -> Result<Exit> {
         stderr: stderr.to_string(),
         elapsed: Duration::from_secs_f64((t1 - t0).max(0.0)),
     })
+}
+
+/// Runs `cmd` (stdin and stdout /dev/null) in the foreground of a guest script,
+/// timed with `/proc/uptime` read right before and after it (10 ms steps;
+/// starting and ending the process count too).
+pub fn timed(vm: &mut Vm, cmd: &str) -> Result<Exit> {
+    let out = vm.sh(&format!(
+        "s=$(cut -d' ' -f1 /proc/uptime); {cmd} </dev/null >/dev/null 2>/tmp/timed.err; r=$?
+         e=$(cut -d' ' -f1 /proc/uptime); echo \"$r $s $e\"; cat /tmp/timed.err"
+    ))?;
+    ensure!(out.status == 0, "timing {cmd:?} in the guest: {}", out.output.trim_end());
+    exit_from(&out.output)
+}
+
+/// Checks that guest `hvcat -w SECS ADDRESS` gives up after SECS, within 10%,
+/// with exit 1 and exactly `hvcat: connect ADDRESS: timed out`. The time is
+/// counted from that of an hvcat refused at once (`vsock://1:FREE_PORT`,
+/// nothing listening), which includes the same start-up and exit (~40 ms
+/// under TCG). Returns the (measured, counted) seconds.
+pub fn ensure_connect_timeout(vm: &mut Vm, address: &str, secs: f64, free_port: u32) -> Result<(f64, f64)> {
+    let base = timed(vm, &format!("hvcat vsock://1:{free_port}"))?;
+    ensure!(base.code == 1, "hvcat to vsock://1:{free_port} (nothing listens) should fail at once: {base:?}");
+    let exit = timed(vm, &format!("hvcat -w {secs} {address}"))?;
+    let want = format!("hvcat: connect {address}: timed out\n");
+    ensure!(
+        exit.code == 1 && exit.stderr == want,
+        "hvcat -w {secs} {address}: expected exit 1 and {want:?}; got exit {} and {:?}",
+        exit.code,
+        exit.stderr
+    );
+    let measured = exit.elapsed.as_secs_f64();
+    let counted = measured - base.elapsed.as_secs_f64();
+    ensure!(
+        (..=secs / 10.0).contains(&(counted - secs).abs()),
+        "hvcat -w {secs} {address} gave up after {counted:.3} s (measured {measured:.2} s, minus {:.2} s for an hvcat that fails at once); expected {secs} s +-10%",
+        base.elapsed.as_secs_f64()
+    );
+    Ok((measured, counted))
 }
 
 /// Kills job `name` and everything it started.

@@ -7,6 +7,7 @@
 
 mod cross;
 pub mod demo;
+mod faults;
 mod guest;
 mod hyperkit;
 mod loopback;
@@ -35,8 +36,15 @@ pub struct Scenario {
 
 /// Every scenario, in run order.
 pub fn all() -> Vec<Scenario> {
-    [plumbing::SCENARIOS, loopback::SCENARIOS, cross::SCENARIOS, hyperkit::SCENARIOS, peers::SCENARIOS]
-        .concat()
+    [
+        plumbing::SCENARIOS,
+        loopback::SCENARIOS,
+        cross::SCENARIOS,
+        hyperkit::SCENARIOS,
+        peers::SCENARIOS,
+        faults::SCENARIOS,
+    ]
+    .concat()
 }
 
 /// What a scenario works with.
