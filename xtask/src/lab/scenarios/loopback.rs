@@ -137,7 +137,7 @@ fn echo(ctx: &mut Ctx) -> Result<()> {
 /// random bytes over CID 1), checks that all exit 0, then waits for the
 /// server to exit 0 (or kills it if `keeps_serving`). Returns digests of the
 /// clients' `in<i>` and `out<i>`.
-fn serve_clients(
+pub(super) fn serve_clients(
     ctx: &mut Ctx,
     port: u32,
     server: &str,

@@ -13,6 +13,7 @@ mod hyperkit;
 mod loopback;
 mod peers;
 mod plumbing;
+mod relay;
 mod transfer;
 
 use std::collections::BTreeMap;
@@ -43,6 +44,7 @@ pub fn all() -> Vec<Scenario> {
         hyperkit::SCENARIOS,
         peers::SCENARIOS,
         faults::SCENARIOS,
+        relay::SCENARIOS,
     ]
     .concat()
 }
