@@ -54,24 +54,6 @@ pub(crate) fn remaining(deadline: Option<Instant>) -> io::Result<Option<Duration
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn remaining_time_is_never_a_zero_timeout() {
-        assert!(remaining(None).unwrap().is_none());
-        let soon = Instant::now() + Duration::from_nanos(300);
-        match remaining(Some(soon)) {
-            Ok(Some(left)) => assert!(left >= Duration::from_millis(1)),
-            Ok(None) => panic!("a deadline gives a limit"),
-            Err(e) => assert_eq!(e.kind(), io::ErrorKind::TimedOut),
-        }
-        let past = Instant::now() - Duration::from_millis(1);
-        assert_eq!(remaining(Some(past)).unwrap_err().kind(), io::ErrorKind::TimedOut);
-    }
-}
-
 /// `poll(2)`s for `POLLOUT` until `deadline`.
 fn wait_writable(socket: &Socket, deadline: Option<Instant>) -> io::Result<()> {
     loop {
@@ -87,5 +69,23 @@ fn wait_writable(socket: &Socket, deadline: Option<Instant>) -> io::Result<()> {
             0 => continue, // re-checks the deadline
             _ => return Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remaining_time_is_never_a_zero_timeout() {
+        assert!(remaining(None).unwrap().is_none());
+        let soon = Instant::now() + Duration::from_nanos(300);
+        match remaining(Some(soon)) {
+            Ok(Some(left)) => assert!(left >= Duration::from_millis(1)),
+            Ok(None) => panic!("a deadline gives a limit"),
+            Err(e) => assert_eq!(e.kind(), io::ErrorKind::TimedOut),
+        }
+        let past = Instant::now() - Duration::from_millis(1);
+        assert_eq!(remaining(Some(past)).unwrap_err().kind(), io::ErrorKind::TimedOut);
     }
 }
