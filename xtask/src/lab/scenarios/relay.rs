@@ -70,7 +70,8 @@ fn async_host_guest(ctx: &mut Ctx) -> Result<()> {
             std::thread::spawn(move || ask_sum(&front, seed))
         })
         .collect();
-    let answers: Vec<Result<()>> = clients.into_iter().map(|c| c.join().unwrap_or_else(|_| bail!("a client panicked"))).collect();
+    let answers: Vec<Result<()>> =
+        clients.into_iter().map(|c| c.join().unwrap_or_else(|_| bail!("a client panicked"))).collect();
     drop(relay); // a -k relay serves until killed
     let log = std::fs::read_to_string(ctx.host_path("relay.err")).unwrap_or_default();
     guest::kill(&mut ctx.vm, &job)?;
