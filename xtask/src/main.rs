@@ -16,7 +16,8 @@ usage: cargo xtask <command>
   test                  fmt, clippy, unit tests, Windows/macOS checks, every lab scenario
   cross                 type-check Windows and macOS, run the Windows tests under Wine
   fuzz [SECONDS]         run every fuzz target (60 s each by default)
-  bench relay           hvcat's relay vs socat: memory per idle connection, throughput";
+  bench [lab|relay]     hvcat vs socat vs raw through the lab guest; hvcat's relay vs socat
+                        (no argument: both)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

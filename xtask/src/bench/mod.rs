@@ -1,23 +1,64 @@
 //! `cargo xtask bench ...`: benchmarks that print figures.
 
+pub mod lab;
 pub mod relay;
 
 use crate::lab::binaries;
 use crate::util::{self, Result};
 
-const USAGE: &str = "usage: cargo xtask bench relay [--idle N] [--idle-socat N] [--active N] [--mib N]";
+const USAGE: &str = "\
+usage: cargo xtask bench [lab|relay] [OPTIONS]   (no command: lab, then relay)
+  lab   [--mib N] [--host-mib N] [--runs N] [--route NAME].. [--tool NAME].. [--no-hvbench]
+        hvcat vs socat vs raw through the lab guest (docs/performance.md)
+  relay [--idle N] [--idle-socat N] [--active N] [--mib N]";
 
 /// Parses the bench command line and runs it.
 pub fn main(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
+        None => {
+            lab::run(&lab::Plan::default())?;
+            println!();
+            relay_with(&relay::Plan::default())
+        }
+        Some("lab") => {
+            let mut plan = lab::Plan::default();
+            let mut rest = args[1..].iter();
+            while let Some(flag) = rest.next() {
+                if flag == "--no-hvbench" {
+                    plan.hvbench = false;
+                    continue;
+                }
+                if flag == "--route" {
+                    let route = rest.next().filter(|r| lab::ROUTE_KEYS.contains(&r.as_str()));
+                    let route = route.ok_or_else(|| {
+                        util::Error::msg(format!("--route takes one of {}", lab::ROUTE_KEYS.join(", ")))
+                    })?;
+                    plan.routes.push(route.clone());
+                    continue;
+                }
+                if flag == "--tool" {
+                    let tool = rest.next().filter(|t| lab::TOOL_KEYS.contains(&t.as_str()));
+                    let tool = tool.ok_or_else(|| {
+                        util::Error::msg(format!("--tool takes one of {}", lab::TOOL_KEYS.join(", ")))
+                    })?;
+                    plan.tools.push(tool.clone());
+                    continue;
+                }
+                let value = number(flag, rest.next())?;
+                match flag.as_str() {
+                    "--mib" => plan.mib = value,
+                    "--host-mib" => plan.host_mib = value,
+                    "--runs" => plan.runs = value,
+                    _ => crate::bail!("unknown option {flag}\n{USAGE}"),
+                }
+            }
+            lab::run(&plan)
+        }
         Some("relay") => {
             let mut plan = relay::Plan::default();
             let mut rest = args[1..].iter();
             while let Some(flag) = rest.next() {
-                let value: usize = rest
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .ok_or_else(|| util::Error::msg(format!("{flag} needs a number\n{USAGE}")))?;
+                let value = number(flag, rest.next())?;
                 match flag.as_str() {
                     "--idle" => plan.idle = value,
                     "--idle-socat" => plan.idle_socat = value,
@@ -26,9 +67,19 @@ pub fn main(args: &[String]) -> Result<()> {
                     _ => crate::bail!("unknown option {flag}\n{USAGE}"),
                 }
             }
-            let hvcat = binaries::build().host_hvcat.map_err(util::Error::msg)?;
-            relay::run(&hvcat, &plan)
+            relay_with(&plan)
         }
         _ => Err(util::Error::msg(USAGE)),
     }
+}
+
+fn number(flag: &str, value: Option<&String>) -> Result<usize> {
+    value
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| util::Error::msg(format!("{flag} needs a number\n{USAGE}")))
+}
+
+fn relay_with(plan: &relay::Plan) -> Result<()> {
+    let hvcat = binaries::build().host_hvcat.map_err(util::Error::msg)?;
+    relay::run(&hvcat, plan)
 }

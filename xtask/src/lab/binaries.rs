@@ -1,6 +1,7 @@
-//! Building the project's `hvcat` for the host (normal release build) and
-//! for the guest (static, in its own target dir so it does not contend with
-//! other builds for cargo's lock).
+//! Building the project's `hvcat`, `hvstress`, `hvbench` and the `hvraw`
+//! example for the host (normal release build) and for the guest (static, in
+//! its own target dir so it does not contend with other builds for cargo's
+//! lock). One cargo run per flavour builds all four.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,12 +11,43 @@ use crate::util::{self, Result};
 
 const GUEST_TARGET: &str = "x86_64-unknown-linux-gnu";
 
+/// The programs built next to hvcat, as paths below the release dir.
+pub const PROGRAMS: &[&str] = &["hvcat", "hvstress", "hvbench", "examples/hvraw"];
+
 /// The built binaries, or why each could not be built. A missing binary
 /// fails only the scenarios that need it.
 pub struct Binaries {
     pub host_hvcat: Result<PathBuf, String>,
     pub guest_hvcat: Result<PathBuf, String>,
 }
+
+impl Binaries {
+    /// A host program of the same build as hvcat (one of [`PROGRAMS`], by file name).
+    pub fn host(&self, name: &str) -> Result<PathBuf, String> {
+        sibling(&self.host_hvcat, name)
+    }
+
+    /// The static guest programs, for the image: every one of [`PROGRAMS`].
+    pub fn guest_programs(&self) -> Result<Vec<PathBuf>, String> {
+        PROGRAMS.iter().map(|p| sibling(&self.guest_hvcat, p)).collect()
+    }
+}
+
+/// `name` (a file name or `examples/NAME`) in the release dir that holds `hvcat`.
+fn sibling(hvcat: &Result<PathBuf, String>, name: &str) -> Result<PathBuf, String> {
+    let hvcat = hvcat.as_ref().map_err(Clone::clone)?;
+    let dir = hvcat.parent().unwrap_or(hvcat);
+    let path = dir.join(PROGRAMS.iter().find(|p| p.rsplit('/').next() == Some(name)).unwrap_or(&name));
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(format!("{} was not built", path.display()))
+    }
+}
+
+/// `cargo build` arguments that build every one of [`PROGRAMS`].
+const BUILD: &[&str] =
+    &["build", "--quiet", "--release", "-p", "hvcat", "-p", "hvsock", "--bins", "--example", "hvraw"];
 
 /// The workspace root (the parent of the xtask crate).
 pub fn workspace_root() -> PathBuf {
@@ -28,25 +60,29 @@ fn cargo() -> Command {
     cmd
 }
 
-/// Builds both flavours of hvcat.
+/// Builds both flavours of hvcat and its sibling programs.
 pub fn build() -> Binaries {
     let root = workspace_root();
     let host_dir =
         std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
-    let host_hvcat = util::run(cargo().args(["build", "--quiet", "--release", "-p", "hvcat"]))
-        .map(|()| host_dir.join("release/hvcat"))
-        .map_err(|e| e.to_string());
+    let host_hvcat =
+        util::run(cargo().args(BUILD)).map(|()| host_dir.join("release/hvcat")).map_err(|e| e.to_string());
 
     let lab_dir = root.join("target/lab");
     let guest_hvcat = util::run(
         cargo()
-            .args(["build", "--quiet", "--release", "-p", "hvcat", "--target", GUEST_TARGET])
+            .args(BUILD)
+            .args(["--target", GUEST_TARGET])
             .arg("--target-dir")
             .arg(&lab_dir)
             .env("RUSTFLAGS", "-C target-feature=+crt-static"),
     )
     .map(|()| lab_dir.join(GUEST_TARGET).join("release/hvcat"))
-    .and_then(|p| initramfs::ensure_static(&p).map(|()| p))
+    .and_then(|p| {
+        let dir = p.parent().unwrap_or(&p);
+        PROGRAMS.iter().try_for_each(|name| initramfs::ensure_static(&dir.join(name)))?;
+        Ok(p)
+    })
     .map_err(|e| e.to_string());
     Binaries { host_hvcat, guest_hvcat }
 }

@@ -71,7 +71,7 @@ impl Lab {
         let t = Instant::now();
         let work = TempDir::new("hvsock-lab-image")?;
         let initrd = work.path().join("initrd.gz");
-        initramfs::build(&tools.kernel_root, binaries.guest_hvcat.as_deref().ok(), &initrd)?;
+        initramfs::build(&tools.kernel_root, &binaries.guest_programs().unwrap_or_default(), &initrd)?;
         let size = std::fs::metadata(&initrd)?.len();
         eprintln!(
             "lab: initramfs ({:.1} MiB) built in {}",

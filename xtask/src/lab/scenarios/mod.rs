@@ -14,6 +14,7 @@ mod loopback;
 mod peers;
 mod plumbing;
 mod relay;
+mod stress;
 mod transfer;
 
 use std::collections::BTreeMap;
@@ -45,6 +46,7 @@ pub fn all() -> Vec<Scenario> {
         peers::SCENARIOS,
         faults::SCENARIOS,
         relay::SCENARIOS,
+        stress::SCENARIOS,
     ]
     .concat()
 }
