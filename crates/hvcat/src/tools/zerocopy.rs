@@ -41,20 +41,16 @@ pub fn to_socket(from: BorrowedFd<'_>, what: &str, to: &Stream) -> io::Result<u6
     crate::pipe(Fd(from), what, to, &peer)
 }
 
-/// Copies `from` into `to` until end-of-file: `splice(2)` when `to` is a pipe,
-/// `recv(2)`/`write(2)` otherwise. Errors name the peer and `what` (the destination).
+/// Copies `from` into `to` until end-of-file with `recv(2)`/`write(2)`. Errors name the
+/// peer and `what` (the destination).
+///
+/// No `splice(2)` on this side: a guest hvcat sending through vhost-device-vsock to a
+/// host hvcat whose output was spliced into a pipe left the last 128 KiB of 16 MiB
+/// undelivered until the connection closed (3 of 3 lab runs), while the same transfer
+/// into a file, which takes this path, never stalled. Until the cause is known the
+/// receiving side takes the path that was never seen to stall.
 pub fn from_socket(from: &Stream, to: BorrowedFd<'_>, what: &str) -> io::Result<u64> {
-    let peer = from.peer_addr().to_string();
-    #[cfg(target_os = "linux")]
-    if kind(to)? == Kind::Pipe {
-        let input = from.as_socket().as_raw_fd();
-        match move_loop(|| splice(input, to.as_raw_fd())) {
-            Ok(n) => return Ok(n),
-            Err((0, e)) if unsupported(&e) => {}
-            Err((_, e)) => return Err(named(e, &format!("receiving from {peer} into"), what)),
-        }
-    }
-    crate::pipe(from, &peer, Fd(to), what)
+    crate::pipe(from, &from.peer_addr().to_string(), Fd(to), what)
 }
 
 #[cfg(target_os = "linux")]
