@@ -111,7 +111,17 @@ pub fn throughput(
             write_n(&stream, bytes, write_size)?;
             stream.shutdown(Shutdown::Write)?;
             let mut count = [0u8; 8];
-            (&stream).read_exact(&mut count)?;
+            (&stream).read_exact(&mut count).map_err(|e| match e.kind() {
+                io::ErrorKind::UnexpectedEof => io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{addr} closed before answering with its byte count: does the path carry a \
+                         half-close? (vhost-device-vsock and Firecracker turn a host half-close into \
+                         a full close; try --direction recv)"
+                    ),
+                ),
+                _ => e,
+            })?;
             check_count(u64::from_le_bytes(count), bytes)?;
         }
         Direction::Recv => {
