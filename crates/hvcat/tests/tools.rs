@@ -62,6 +62,21 @@ fn stress_passes_against_an_honest_echo() {
 }
 
 #[test]
+fn stress_without_half_close_reads_back_exactly_what_it_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("echo");
+    let _server = server("hvstress", &path);
+    let uri = format!("unix://{}", path.display());
+    let args = ["-c", &uri, "-p", "2", "-i", "10", "-l", "300K", "--no-half-close"];
+    let output = run(&mut tool("hvstress", &args));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("10 connections")
+            && text(&output.stdout).contains("0 mismatches, 0 errors")
+    );
+}
+
+#[test]
 fn stress_catches_a_corrupting_echo() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad");

@@ -17,6 +17,8 @@ EXAMPLES:
   In a guest:       hvstress -s vsock://:22099
   On the host:      hvstress -c hybrid://:22099/run/vm/v.sock -p 8 -i 200 -l 10M
   Short smoke run:  hvstress -c vsock://1:22099 -i 20 -l 64K
+  Through Firecracker or vhost-device-vsock (no half-close):
+                    hvstress -c hybrid://:22099/run/vm/v.sock --no-half-close
 
 EXIT STATUS:
   0 every echo intact, 1 a mismatch or a failed connection, 2 bad usage.";
@@ -49,6 +51,11 @@ struct Cli {
     #[arg(long)]
     seed: Option<u64>,
 
+    /// Do not half-close: read back exactly what was sent, then close (for backends that
+    /// turn a half-close into a full close, such as vhost-device-vsock and Firecracker)
+    #[arg(long)]
+    no_half_close: bool,
+
     #[command(flatten)]
     connect: ConnectArgs,
 
@@ -78,6 +85,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         seed,
         connect: cli.connect.options(),
         verbose: cli.verbose,
+        half_close: !cli.no_half_close,
     };
     let summary = stress::run(&plan);
     let secs = summary.elapsed.as_secs_f64();

@@ -1,8 +1,10 @@
 //! Throughput by write size and connect latency, against `hvbench -s`.
 //!
 //! The protocol: the client's first byte picks the test.
-//! - `W`: the client writes until it half-closes; the server reads everything and
-//!   answers with the byte count (8 bytes, little-endian).
+//! - `W` + count (8 bytes LE): the client writes that many bytes; the server reads them
+//!   and answers with the byte count it got (8 bytes LE). No half-close is needed, so
+//!   this works through backends that turn a half-close into a full close
+//!   (vhost-device-vsock, Firecracker).
 //! - `R` + count (8 bytes LE) + write size (4 bytes LE): the server writes that many
 //!   bytes in writes of that size, then closes.
 //! - `P`: the server answers one byte `P` at once (connect latency).
@@ -60,8 +62,10 @@ pub fn serve(stream: Stream) -> io::Result<()> {
     (&stream).read_exact(&mut op)?;
     match op[0] {
         b'W' => {
+            let mut count = [0u8; 8];
+            (&stream).read_exact(&mut count)?;
             let mut buf = vec![0u8; 1 << 20];
-            let total = crate::drain(&stream, &mut buf, |_| {})?;
+            let total = crate::drain_up_to(&stream, &mut buf, u64::from_le_bytes(count), |_| {})?;
             (&stream).write_all(&total.to_le_bytes())
         }
         b'R' => {
@@ -106,22 +110,13 @@ pub fn throughput(
     let started;
     match direction {
         Direction::Send => {
-            (&stream).write_all(b"W")?;
+            let mut request = vec![b'W'];
+            request.extend_from_slice(&bytes.to_le_bytes());
+            (&stream).write_all(&request)?;
             started = Instant::now();
             write_n(&stream, bytes, write_size)?;
-            stream.shutdown(Shutdown::Write)?;
             let mut count = [0u8; 8];
-            (&stream).read_exact(&mut count).map_err(|e| match e.kind() {
-                io::ErrorKind::UnexpectedEof => io::Error::new(
-                    e.kind(),
-                    format!(
-                        "{addr} closed before answering with its byte count: does the path carry a \
-                         half-close? (vhost-device-vsock and Firecracker turn a host half-close into \
-                         a full close; try --direction recv)"
-                    ),
-                ),
-                _ => e,
-            })?;
+            (&stream).read_exact(&mut count)?;
             check_count(u64::from_le_bytes(count), bytes)?;
         }
         Direction::Recv => {

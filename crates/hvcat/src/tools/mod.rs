@@ -15,11 +15,23 @@ pub mod zerocopy;
 use std::io::{self, Read, Write};
 
 /// Reads `stream` to end-of-file into `sink`, in `buf`-sized reads; returns the count.
-pub fn drain(mut stream: impl Read, buf: &mut [u8], mut sink: impl FnMut(&[u8])) -> io::Result<u64> {
+pub fn drain(stream: impl Read, buf: &mut [u8], sink: impl FnMut(&[u8])) -> io::Result<u64> {
+    drain_up_to(stream, buf, u64::MAX, sink)
+}
+
+/// Reads `stream` into `sink` until `limit` bytes or end-of-file, whichever comes first;
+/// returns the count. Reads never go past `limit`.
+pub fn drain_up_to(
+    mut stream: impl Read,
+    buf: &mut [u8],
+    limit: u64,
+    mut sink: impl FnMut(&[u8]),
+) -> io::Result<u64> {
     let mut total = 0;
-    loop {
-        match stream.read(buf) {
-            Ok(0) => return Ok(total),
+    while total < limit {
+        let want = buf.len().min(usize::try_from(limit - total).unwrap_or(usize::MAX));
+        match stream.read(&mut buf[..want]) {
+            Ok(0) => break,
             Ok(n) => {
                 sink(&buf[..n]);
                 total += n as u64;
@@ -28,6 +40,7 @@ pub fn drain(mut stream: impl Read, buf: &mut [u8], mut sink: impl FnMut(&[u8]))
             Err(e) => return Err(e),
         }
     }
+    Ok(total)
 }
 
 /// The size of one read: large enough that a bulk transfer costs few system calls.

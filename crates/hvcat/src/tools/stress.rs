@@ -31,6 +31,10 @@ pub struct Plan {
     pub connect: ConnectOptions,
     /// Report each connection on standard error.
     pub verbose: bool,
+    /// Half-close after sending and read the echo to end-of-file (the default); without
+    /// it, read back exactly as many bytes as were sent, then close: for backends that
+    /// turn a half-close into a full close (vhost-device-vsock, Firecracker).
+    pub half_close: bool,
 }
 
 /// What a stress run saw.
@@ -118,10 +122,11 @@ fn one(plan: &Plan, index: u64) -> Outcome {
         Err(e) => return Outcome::Failed(format!("connection {index}: {e}")),
     };
     let result = thread::scope(|scope| {
-        let sender = scope.spawn(|| send(&stream, rng, len));
+        let sender = scope.spawn(|| send(&stream, rng, len, plan.half_close));
         let mut received = Sha256::new();
         let mut buf = vec![0u8; 256 * 1024];
-        let got = crate::drain(&stream, &mut buf, |data| received.update(data));
+        let limit = if plan.half_close { u64::MAX } else { len };
+        let got = crate::drain_up_to(&stream, &mut buf, limit, |data| received.update(data));
         let sent = sender.join().unwrap_or_else(|_| Err(io::Error::other("the sender panicked")));
         (sent, got, received.finalize())
     });
@@ -149,9 +154,14 @@ fn one(plan: &Plan, index: u64) -> Outcome {
     outcome
 }
 
-/// Sends `len` bytes from `rng` in randomly sized writes, then half-closes; returns the
-/// SHA-256 of what it sent.
-fn send(stream: &Stream, mut rng: Rng, len: u64) -> io::Result<sha2::digest::Output<Sha256>> {
+/// Sends `len` bytes from `rng` in randomly sized writes, then half-closes if
+/// `half_close`; returns the SHA-256 of what it sent.
+fn send(
+    stream: &Stream,
+    mut rng: Rng,
+    len: u64,
+    half_close: bool,
+) -> io::Result<sha2::digest::Output<Sha256>> {
     let mut hash = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut left = len;
@@ -163,7 +173,9 @@ fn send(stream: &Stream, mut rng: Rng, len: u64) -> io::Result<sha2::digest::Out
         out.write_all(&buf[..size])?;
         left -= size as u64;
     }
-    stream.shutdown(Shutdown::Write)?;
+    if half_close {
+        stream.shutdown(Shutdown::Write)?;
+    }
     Ok(hash.finalize())
 }
 

@@ -23,6 +23,7 @@ use crate::{bail, ensure};
 pub const SCENARIOS: &[Scenario] = &[
     Scenario { name: "stress/loopback", run: loopback },
     Scenario { name: "stress/host-to-guest", run: host_to_guest },
+    Scenario { name: "stress/host-to-guest-no-half-close", run: host_to_guest_no_half_close },
     Scenario { name: "stress/guest-to-host", run: guest_to_host },
 ];
 
@@ -74,6 +75,32 @@ fn loopback(ctx: &mut Ctx) -> Result<()> {
 /// reaches the guest as a full close: the guest server reads everything,
 /// then its echo fails, so every connection gets back less than it sent
 /// (most get nothing) and the client exits 1 with mismatches, no errors.
+/// The same run with `--no-half-close` (read back exactly what was sent, then close):
+/// every echo intact through the backend that cannot half-close.
+fn host_to_guest_no_half_close(ctx: &mut Ctx) -> Result<()> {
+    let (port, server) = guest_server(ctx)?;
+    let hvstress = ctx.lab.binaries.host("hvstress").map_err(crate::util::Error::msg)?;
+    let uri = format!("hybrid://:{port}{}", ctx.vm.uds_path().display());
+    let out = ctx.host_path("stress-h2g-nhc.out");
+    let args: Vec<String> =
+        ["-c", &uri, "-p", "4", "-i", "20", "-l", "256K", "--seed", "2", "--no-half-close"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    let exit = HostProc::spawn(ctx, "stress-h2g-nhc", &hvstress, &args, HostStdin::Null, &out)?
+        .finish(Duration::from_secs(60))?;
+    guest::kill(&mut ctx.vm, &server)?;
+    let stdout = std::fs::read_to_string(&out)?;
+    ensure!(
+        exit.code == 0 && summary(&stdout) == Some((20, 0, 0)),
+        "expected 20 intact echoes; exit {}; stdout:\n{stdout}stderr:\n{}",
+        exit.code,
+        exit.stderr
+    );
+    eprintln!("  host client --no-half-close: 20 of 20 echoes intact");
+    Ok(())
+}
+
 fn host_to_guest(ctx: &mut Ctx) -> Result<()> {
     let (port, server) = guest_server(ctx)?;
     let hvstress = ctx.lab.binaries.host("hvstress").map_err(crate::util::Error::msg)?;
