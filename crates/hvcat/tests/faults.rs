@@ -182,3 +182,35 @@ fn listener_survives_vanishing_silent_and_many_clients() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+#[test]
+fn tcp_refusal_and_timeout_are_named() {
+    // A port that was just free: nothing listens there.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let uri = format!("tcp://{free}");
+    let child = hvcat(&[&uri]).spawn().unwrap();
+    let (code, stderr, _) = finish_within(child, Duration::from_secs(5));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.starts_with(&format!("hvcat: connect {uri}: ")) && stderr.contains("refused"), "{stderr}");
+
+    // A listener that never accepts, with its queue full: a new connect cannot complete.
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    listener.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    listener.listen(0).unwrap();
+    let target = listener.local_addr().unwrap().as_socket().unwrap();
+    let mut held = Vec::new();
+    loop {
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        match socket.connect_timeout(&target.into(), Duration::from_millis(200)) {
+            Ok(()) => held.push(socket),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::TimedOut || e.kind() == std::io::ErrorKind::WouldBlock =>
+            {
+                break
+            }
+            Err(e) => panic!("{e}"),
+        }
+        assert!(held.len() < 1000, "the queue never filled");
+    }
+    assert_timeout_near_one_second(&["-w", "1", &format!("tcp://{target}")], "timed out");
+}
