@@ -98,6 +98,8 @@ pub fn run(ctx: &mut Ctx, server: Side, client: Side, c2s: usize, s2c: usize) ->
     let tag = format!("t{}", ctx.port());
     let server = start(ctx, &tag, "s", server, s2c, c2s)?;
     let client = start(ctx, &tag, "c", client, c2s, s2c)?;
+    release_held_stdin(ctx, &server, c2s, &client, s2c)?;
+    release_held_stdin(ctx, &client, s2c, &server, c2s)?;
     let (client_exit, client_flow) = finish(ctx, client, guest::JOB_SECS)?;
     // A failed connector usually leaves the listener waiting for ever: give
     // it a moment, then report the connector's failure.
@@ -143,9 +145,6 @@ fn start(ctx: &mut Ctx, tag: &str, role: &str, side: Side, len: usize, expect: u
             let output = ctx.host_path(&format!("{name}.out"));
             let stdin = if hold_stdin { HostStdin::Held(&input) } else { HostStdin::File(&input) };
             let proc = HostProc::spawn(ctx, &name, &program, &args, stdin, &output)?;
-            if let Some(release) = proc.stdin_release() {
-                release_when_received(release, output.clone(), expect);
-            }
             if let Some(path) = ready_path {
                 wait_for_path(&path)?;
             }
@@ -176,6 +175,32 @@ fn finish(ctx: &mut Ctx, running: Running, secs: u64) -> Result<(Exit, (Digest, 
             Ok((exit, (input, (got, util::sha256_file(&output)?))))
         }
     }
+}
+
+/// Ends the held stdin of a host side (`running`, which is to receive `expect` bytes)
+/// once it has received them, and once its guest peer (`peer`, to receive
+/// `peer_expect` bytes) has read everything the host sent: through vhost-device-vsock a
+/// host-side end of input is a full close, and a guest still reading may then get
+/// `ENOTCONN` instead of the rest of the data (seen with ncat and socat in the guest).
+fn release_held_stdin(
+    ctx: &mut Ctx,
+    running: &Running,
+    expect: usize,
+    peer: &Running,
+    peer_expect: usize,
+) -> Result<()> {
+    let Running::Host { proc, output, .. } = running else { return Ok(()) };
+    let Some(release) = proc.stdin_release() else { return Ok(()) };
+    if let Running::Guest { dir, .. } = peer {
+        // Returns after the job timeout at the latest; a short transfer then fails on its own.
+        let secs = guest::JOB_SECS;
+        ctx.vm.sh_timeout(
+            &format!("wait_size {dir}/out {peer_expect} {secs}"),
+            Duration::from_secs(secs + 10),
+        )?;
+    }
+    release_when_received(release, output.clone(), expect);
+    Ok(())
 }
 
 /// Ends a held stdin once `output` has `expect` bytes (or after the job timeout).
