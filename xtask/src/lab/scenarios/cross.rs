@@ -8,7 +8,7 @@
 //! everything ([`HostStdin::Held`]); `host-guest/half-close-limit` shows the
 //! exact behaviour without that.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::guest::{self, Digests, Tool};
@@ -24,6 +24,7 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario { name: "host-guest/guest-to-hybrid", run: guest_to_host },
     Scenario { name: "host-guest/half-close-limit", run: half_close_limit },
     Scenario { name: "host-guest/no-listener", run: no_listener },
+    Scenario { name: "host-guest/guest-to-host-pipe", run: guest_to_host_pipe },
 ];
 
 /// The bytes each way in the host <-> guest transfers.
@@ -101,6 +102,48 @@ fn guest_to_host(ctx: &mut Ctx) -> Result<()> {
     let port = ctx.port();
     let o = guest_to_host_with(ctx, Tool::Hvcat, port, hybrid_listener)?;
     eprintln!("  guest -> host: {}", o.summary());
+    Ok(())
+}
+
+/// Guest hvcat sends 16 MiB to a host `hvcat -l` whose standard output is a pipe: every
+/// byte must come out of the pipe while the connection is still open (when hvcat
+/// spliced from the socket into the pipe, the last 128 KiB stayed behind until close).
+/// Both sides keep their input open: a host end of input would be a full close here.
+fn guest_to_host_pipe(ctx: &mut Ctx) -> Result<()> {
+    ctx.need_guest_hvcat()?;
+    let hvcat = ctx.host_hvcat()?;
+    let port = ctx.port();
+    let (uri, path) = hybrid_listener(ctx, port);
+    let out = ctx.host_path("pipe.out");
+    let script = format!("sleep 60 | {} -l {uri} | cat > {}", hvcat.display(), out.display());
+    let args = vec!["-c".to_string(), script];
+    let host = HostProc::spawn(
+        ctx,
+        "pipe-s",
+        Path::new("/bin/sh"),
+        &args,
+        HostStdin::Null,
+        &ctx.host_path("pipe.sh.out"),
+    )?;
+    transfer::wait_for_path(&path)?;
+    let len = 16 << 20;
+    let dir = format!("/tmp/pipe{port}");
+    guest::random_file(&mut ctx.vm, &format!("{dir}/in"), len)?;
+    // The guest keeps its connection open (its stdin never ends) so that only a
+    // stall, not a close, can hold data back.
+    let sender = format!("{{ cat {dir}/in; sleep 60; }} | hvcat vsock://2:{port}");
+    guest::start(&mut ctx.vm, "pipe-c", &sender)?;
+    let sent = Digests::of(&mut ctx.vm, &[("in", &format!("{dir}/in"))])?;
+    let arrived = wait_until(|| std::fs::metadata(&out).map(|m| m.len() as usize >= len).unwrap_or(false));
+    let got = std::fs::read(&out).unwrap_or_default();
+    guest::kill(&mut ctx.vm, "pipe-c")?;
+    drop(host);
+    ensure!(
+        arrived.is_ok() && got.len() == len && util::sha256_hex(&got) == sent.sha("in")?,
+        "{} of {len} bytes came out of the host's pipe while the connection was open",
+        got.len()
+    );
+    eprintln!("  16 MiB through host hvcat into a pipe, connection still open: intact");
     Ok(())
 }
 
