@@ -174,12 +174,6 @@ impl<L: BlockingListener> Shared<L> {
     }
 
     fn wait_exited(&self, pause: Duration) -> bool {
-        let state = self.lock();
-        if state.exited {
-            return true;
-        }
-        let (state, _) =
-            self.signal.wait_timeout(state, pause).unwrap_or_else(|poisoned| poisoned.into_inner());
-        state.exited
+        super::wait_for(&self.signal, self.lock(), pause, |state| state.exited)
     }
 }

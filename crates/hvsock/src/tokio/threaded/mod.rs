@@ -108,6 +108,21 @@ pub(crate) fn interrupt_until(
     }
 }
 
+/// Waits on `signal` at most `pause` until `done` holds of the state behind `state`;
+/// whether it does.
+pub(crate) fn wait_for<T>(
+    signal: &std::sync::Condvar,
+    state: std::sync::MutexGuard<'_, T>,
+    pause: Duration,
+    done: impl Fn(&T) -> bool,
+) -> bool {
+    if done(&state) {
+        return true;
+    }
+    let (state, _) = signal.wait_timeout(state, pause).unwrap_or_else(|poisoned| poisoned.into_inner());
+    done(&state)
+}
+
 /// Starts a named thread with a small stack: these threads only make system calls.
 fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> io::Result<JoinHandle<()>> {
     thread::Builder::new().name(name.into()).stack_size(256 * 1024).spawn(body)

@@ -193,13 +193,7 @@ impl ReadSide {
 
     /// Waits at most `pause` for the thread to exit; whether it has.
     pub(super) fn wait_exited(&self, pause: Duration) -> bool {
-        let state = self.lock();
-        if state.exited {
-            return true;
-        }
-        let (state, _) =
-            self.signal.wait_timeout(state, pause).unwrap_or_else(|poisoned| poisoned.into_inner());
-        state.exited
+        super::wait_for(&self.signal, self.lock(), pause, |state| state.exited)
     }
 
     /// What a detached connection would lose: bytes read ahead and not taken, or an
