@@ -450,12 +450,6 @@ cat {d}.r; echo ---; cat {d}.r.err; echo ---; cat {d}.s.err",
         self.drain();
         let t0 = Instant::now();
         let mut sender = match tool {
-            Tool::Hvcat => spawn(
-                Command::new(&self.hvcat).arg("-v").arg(&uri),
-                Stdio::from(File::open(&self.payload)?),
-                Stdio::null(),
-                &err,
-            )?,
             Tool::Socat | Tool::SocatBig => {
                 let stream = hybrid::connect(&uds, port, Duration::from_secs(10))?;
                 spawn(
@@ -465,18 +459,7 @@ cat {d}.r; echo ---; cat {d}.r.err; echo ---; cat {d}.s.err",
                     &err,
                 )?
             }
-            Tool::Raw => spawn(
-                Command::new(&self.hvraw).arg("send").arg(&uri).arg(self.bytes.to_string()),
-                Stdio::null(),
-                Stdio::null(),
-                &err,
-            )?,
-            Tool::RawFile => spawn(
-                Command::new(&self.hvraw).arg("send").arg(&uri).arg("-"),
-                Stdio::from(File::open(&self.payload)?),
-                Stdio::null(),
-                &err,
-            )?,
+            _ => self.uri_sender(tool, &["-v"], &uri, &self.payload, self.bytes, &err)?,
         };
         let t1 = self.event(self.limit());
         let status = sender.wait_timeout(Duration::from_secs(60));
@@ -489,6 +472,36 @@ cat {d}.r; echo ---; cat {d}.r.err; echo ---; cat {d}.s.err",
         let (head, rerr) = out.split_once("---\n").unwrap_or((&out, ""));
         let writes = self.check_receiver(tool, head, rerr, self.bytes)?;
         Ok(Sample { secs: (t1 - t0).as_secs_f64(), writes })
+    }
+
+    /// A host sender that takes a URI: hvcat (with `hvcat_flags`) or hvraw reading
+    /// `payload`, or hvraw sending `bytes` from memory. (socat's address depends on
+    /// the route, so callers start it themselves.)
+    fn uri_sender(
+        &self,
+        tool: Tool,
+        hvcat_flags: &[&str],
+        uri: &str,
+        payload: &Path,
+        bytes: usize,
+        err: &Path,
+    ) -> Result<Guarded> {
+        let input = || -> Result<Stdio> { Ok(Stdio::from(File::open(payload)?)) };
+        match tool {
+            Tool::Hvcat => {
+                spawn(Command::new(&self.hvcat).args(hvcat_flags).arg(uri), input()?, Stdio::null(), err)
+            }
+            Tool::Raw => spawn(
+                Command::new(&self.hvraw).arg("send").arg(uri).arg(bytes.to_string()),
+                Stdio::null(),
+                Stdio::null(),
+                err,
+            ),
+            Tool::RawFile => {
+                spawn(Command::new(&self.hvraw).arg("send").arg(uri).arg("-"), input()?, Stdio::null(), err)
+            }
+            Tool::Socat | Tool::SocatBig => crate::bail!("socat takes no URI"),
+        }
     }
 
     fn guest_to_host(&mut self, tool: Tool) -> Result<Sample> {
@@ -586,30 +599,13 @@ cat {d}.r; echo ---; cat {d}.r.err; echo ---; cat {d}.s.err",
         let err = self.dir.path().join(format!("u{port}.s.err"));
         let t0 = Instant::now();
         let mut sender = match tool {
-            Tool::Hvcat => spawn(
-                Command::new(&self.hvcat).arg(&uri),
-                Stdio::from(File::open(&self.host_payload)?),
-                Stdio::null(),
-                &err,
-            )?,
             Tool::Socat | Tool::SocatBig => spawn(
                 &mut tool.socat_command(&["STDIN", &format!("UNIX-CONNECT:{}", sock.display())]),
                 Stdio::from(File::open(&self.host_payload)?),
                 Stdio::null(),
                 &err,
             )?,
-            Tool::Raw => spawn(
-                Command::new(&self.hvraw).arg("send").arg(&uri).arg(bytes.to_string()),
-                Stdio::null(),
-                Stdio::null(),
-                &err,
-            )?,
-            Tool::RawFile => spawn(
-                Command::new(&self.hvraw).arg("send").arg(&uri).arg("-"),
-                Stdio::from(File::open(&self.host_payload)?),
-                Stdio::null(),
-                &err,
-            )?,
+            _ => self.uri_sender(tool, &[], &uri, &self.host_payload, bytes, &err)?,
         };
         let (status, t1) = exit_time(receiver, Duration::from_secs(120))?;
         ensure!(status.success(), "receiver wrapper exited {status}");
