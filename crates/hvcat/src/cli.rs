@@ -1,7 +1,9 @@
 //! The command line.
 
+use std::time::Duration;
+
 use clap::Parser;
-use hvtools::cli::ConnectArgs;
+use hvtools::cli::{parse_secs, ConnectArgs};
 
 const AFTER_HELP: &str = "\
 ADDRESSES:
@@ -20,6 +22,8 @@ EXAMPLES:
   Echo server for every connection:           hvcat -l --echo vsock://:7
   Shell per connection (no shell quoting):    hvcat -l -k -e /bin/cat vsock://:22
   Wait for a booting guest, 3 s per try:      hvcat --retry=20 -w 3 vsock://4:1234
+  Fetch 64 MiB, fail if any is missing:       hvcat --expect-bytes 64M vsock://4:1234 > file
+  Give up on a guest that stops answering:    hvcat -i 30 hybrid://:1234/run/vm/v.sock
   The host side of a guest's vsock://2:52:    hvcat -l hybrid://:52/run/vm/v.sock
   Expose a guest's port 22 on a Unix socket:  hvcat -l -k unix:///run/g.sock --relay hybrid://:22/run/vm/v.sock
   Forward host TCP port 8080 into a guest:    hvcat -l -k tcp://127.0.0.1:8080 --relay vsock://4:80
@@ -72,6 +76,17 @@ pub struct Cli {
     #[arg(long, value_name = "OCTAL", value_parser = parse_mode, default_value = "600")]
     pub mode: u32,
 
+    /// Close a connection on which nothing has moved, either way, for SECS seconds, and
+    /// fail (a peer that vanished without closing: a paused or killed VM)
+    #[arg(short = 'i', long, value_name = "SECS", value_parser = parse_idle, conflicts_with_all = ["exec", "sh_exec"])]
+    pub idle_timeout: Option<Duration>,
+
+    /// Fail unless exactly BYTES arrive from the peer (e.g. 1048576, 64K, 10M, 2G): a
+    /// sender killed mid-transfer closes just as one that has finished, so only the
+    /// length tells them apart
+    #[arg(long, value_name = "BYTES", value_parser = hvtools::parse_size, conflicts_with_all = ["echo", "exec", "sh_exec", "relay"])]
+    pub expect_bytes: Option<u64>,
+
     /// Do not shut down the socket for writing at the end of standard input
     #[arg(long)]
     pub no_shutdown: bool,
@@ -90,6 +105,16 @@ pub struct Cli {
     pub local_cid: bool,
 }
 
+fn parse_idle(text: &str) -> Result<Duration, String> {
+    parse_secs(text).and_then(|d| {
+        if d.is_zero() {
+            Err(format!("`{text}`: the idle timeout must be more than 0"))
+        } else {
+            Ok(d)
+        }
+    })
+}
+
 fn parse_mode(text: &str) -> Result<u32, String> {
     u32::from_str_radix(text, 8)
         .ok()
@@ -105,6 +130,13 @@ mod tests {
     fn parses_modes() {
         assert_eq!(parse_mode("660"), Ok(0o660));
         assert!(parse_mode("800").is_err() && parse_mode("1777").is_err() && parse_mode("x").is_err());
+    }
+
+    #[test]
+    fn parses_idle_timeouts() {
+        assert_eq!(parse_idle("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_idle("0").unwrap_err().contains("more than 0"));
+        assert!(parse_idle("-1").is_err() && parse_idle("x").is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use hvsock::Stream;
 
+use hvtools::idle::Activity;
 use hvtools::named;
 #[cfg(not(unix))]
 use hvtools::pipe;
@@ -27,8 +28,8 @@ pub struct Moved {
 }
 
 /// Sends a connection back everything it sends, then shuts down for writing.
-pub fn echo(stream: &Stream) -> io::Result<Moved> {
-    let n = hvtools::echo(stream)?;
+pub fn echo(stream: &Stream, activity: &Activity) -> io::Result<Moved> {
+    let n = hvtools::echo(stream, activity)?;
     Ok(Moved { sent: n, received: n })
 }
 
@@ -69,13 +70,20 @@ impl StdinPump {
 
     /// Sends standard input to `stream` until it ends (then shuts `stream` down for
     /// writing, if `shutdown`) or `stop` is set.
-    fn forward(&self, stream: &Stream, shutdown: bool, stop: &AtomicBool) -> io::Result<u64> {
+    fn forward(
+        &self,
+        stream: &Stream,
+        shutdown: bool,
+        stop: &AtomicBool,
+        activity: &Activity,
+    ) -> io::Result<u64> {
         let chunks = self.chunks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut sent = 0;
         loop {
             match chunks.recv_timeout(Duration::from_millis(100)) {
                 Ok(Ok(buf)) => {
-                    (&*stream)
+                    activity
+                        .count(stream)
                         .write_all(&buf)
                         .map_err(|e| named(e, "writing", &stream.peer_addr().to_string()))?;
                     sent += buf.len() as u64;
@@ -107,21 +115,23 @@ pub enum Source {
 /// Standard input to `stream` and `stream` to standard output, at the same time.
 ///
 /// Ends when both directions have: the peer closed its side, and standard input ended
-/// (or is a terminal, which is not waited for once the peer has closed).
-pub fn stdio(stream: Stream, source: &Source, shutdown: bool) -> io::Result<Moved> {
+/// (or is a terminal, which is not waited for once the peer has closed); or when the
+/// connection was shut down for idling (see [`Activity::idled_out`]). Every move is
+/// recorded in `activity`.
+pub fn stdio(stream: Stream, source: &Source, shutdown: bool, activity: &Arc<Activity>) -> io::Result<Moved> {
     let stream = Arc::new(stream);
     let stop = Arc::new(AtomicBool::new(false));
     let (done_tx, done) = mpsc::channel();
     {
-        let (stream, stop) = (Arc::clone(&stream), Arc::clone(&stop));
+        let (stream, stop, activity) = (Arc::clone(&stream), Arc::clone(&stop), Arc::clone(activity));
         let pump = match source {
             Source::Stdin => None,
             Source::Pump(pump) => Some(Arc::clone(pump)),
         };
         thread::spawn(move || {
             let sent = match pump {
-                Some(pump) => pump.forward(&stream, shutdown, &stop),
-                None => stdin_to(&stream).and_then(|sent| {
+                Some(pump) => pump.forward(&stream, shutdown, &stop, &activity),
+                None => stdin_to(&stream, &activity).and_then(|sent| {
                     if shutdown {
                         stream.shutdown(Shutdown::Write)?;
                     }
@@ -131,18 +141,32 @@ pub fn stdio(stream: Stream, source: &Source, shutdown: bool) -> io::Result<Move
             let _ = done_tx.send(sent);
         });
     }
-    let received = to_stdout(&stream);
+    let received = to_stdout(&stream, activity);
     let terminal = io::stdin().is_terminal();
+    let idled_out = || {
+        // Shut down for idling: stop sending (the pump stops by itself; a direct reader
+        // blocked in read(2) is left behind); the caller reports the timeout.
+        stop.store(true, Ordering::Relaxed);
+        Ok(Moved { received: *received.as_ref().unwrap_or(&0), sent: 0 })
+    };
+    if activity.idled_out() {
+        return idled_out();
+    }
     loop {
         match done.recv_timeout(Duration::from_millis(100)) {
             Ok(sent) => return Ok(Moved { received: received?, sent: sent? }),
             Err(RecvTimeoutError::Disconnected) => {
                 return Err(io::Error::other("the sending thread panicked"))
             }
-            Err(RecvTimeoutError::Timeout) if received.is_err() || terminal || peer_gone(&stream) => {
+            Err(RecvTimeoutError::Timeout)
+                if received.is_err() || terminal || activity.idled_out() || peer_gone(&stream) =>
+            {
                 // A sender with data in hand fails at once (EPIPE) when the peer is
                 // gone: give it a moment to say so, so that a transfer cut short is
                 // reported, not taken for an idle standard input.
+                if activity.idled_out() {
+                    return idled_out();
+                }
                 if let Ok(sent) = done.recv_timeout(SENDER_GRACE) {
                     return Ok(Moved { received: received?, sent: sent? });
                 }
@@ -194,13 +218,13 @@ fn peer_gone(_: &Stream) -> bool {
 }
 
 #[cfg(unix)]
-fn stdin_to(stream: &Stream) -> io::Result<u64> {
-    hvtools::zerocopy::to_socket(io::stdin().as_fd(), "standard input", stream)
+fn stdin_to(stream: &Stream, activity: &Activity) -> io::Result<u64> {
+    hvtools::zerocopy::to_socket(io::stdin().as_fd(), "standard input", stream, activity)
 }
 
 #[cfg(unix)]
-fn to_stdout(stream: &Stream) -> io::Result<u64> {
-    hvtools::zerocopy::from_socket(stream, io::stdout().as_fd(), "standard output")
+fn to_stdout(stream: &Stream, activity: &Activity) -> io::Result<u64> {
+    hvtools::zerocopy::from_socket(stream, io::stdout().as_fd(), "standard output", activity)
 }
 
 #[cfg(unix)]
@@ -227,13 +251,13 @@ impl Read for RawStdin {
 }
 
 #[cfg(not(unix))]
-fn stdin_to(stream: &Stream) -> io::Result<u64> {
-    pipe(io::stdin(), "standard input", stream, &stream.peer_addr().to_string())
+fn stdin_to(stream: &Stream, activity: &Activity) -> io::Result<u64> {
+    pipe(io::stdin(), "standard input", activity.count(stream), &stream.peer_addr().to_string())
 }
 
 #[cfg(not(unix))]
-fn to_stdout(stream: &Stream) -> io::Result<u64> {
-    pipe(stream, &stream.peer_addr().to_string(), io::stdout(), "standard output")
+fn to_stdout(stream: &Stream, activity: &Activity) -> io::Result<u64> {
+    pipe(activity.count(stream), &stream.peer_addr().to_string(), io::stdout(), "standard output")
 }
 
 #[cfg(not(unix))]

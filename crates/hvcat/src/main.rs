@@ -9,7 +9,7 @@ use std::io;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hvsock::{Addr, ListenOptions, Listener, Stream};
 use tracing::{info, warn};
@@ -18,6 +18,7 @@ use cli::Cli;
 use copy::{Moved, Source, StdinPump};
 use exec::Exec;
 use hvtools::cli::{parse_addr, Failure};
+use hvtools::idle::{idle_error, Activity, Watchdog};
 
 fn main() -> ExitCode {
     hvtools::cli::main("hvcat", |cli: &Cli| cli.verbose, run)
@@ -28,6 +29,27 @@ enum Mode {
     Stdio(Source),
     Echo,
     Exec(Exec),
+}
+
+/// How each connection is served, whatever the mode.
+#[derive(Clone, Copy)]
+struct Serving {
+    /// Half-close at the end of standard input.
+    shutdown: bool,
+    verbose: bool,
+    idle_timeout: Option<Duration>,
+    expect_bytes: Option<u64>,
+}
+
+impl Serving {
+    fn of(cli: &Cli) -> Serving {
+        Serving {
+            shutdown: !cli.no_shutdown,
+            verbose: cli.verbose,
+            idle_timeout: cli.idle_timeout,
+            expect_bytes: cli.expect_bytes,
+        }
+    }
 }
 
 fn run(cli: &Cli) -> Result<(), Failure> {
@@ -94,9 +116,9 @@ fn listen(cli: &Cli, addr: &Addr, mode: Mode) -> Result<(), Failure> {
                 }
             }
             _ => {
-                let (mode, no_shutdown, verbose) = (Arc::clone(&mode), cli.no_shutdown, cli.verbose);
+                let (mode, serving) = (Arc::clone(&mode), Serving::of(cli));
                 thread::spawn(move || {
-                    if let Err(e) = serve_one(stream, &mode, !no_shutdown, verbose) {
+                    if let Err(e) = serve_one(stream, &mode, serving) {
                         warn!("{e}");
                     }
                 });
@@ -106,28 +128,37 @@ fn listen(cli: &Cli, addr: &Addr, mode: Mode) -> Result<(), Failure> {
 }
 
 fn serve(stream: Stream, mode: &Mode, cli: &Cli) -> Result<(), Failure> {
-    serve_one(stream, mode, !cli.no_shutdown, cli.verbose).map_err(Failure::Io)
+    serve_one(stream, mode, Serving::of(cli)).map_err(Failure::Io)
 }
 
 /// Serves one connection and logs what it moved.
-fn serve_one(stream: Stream, mode: &Mode, shutdown: bool, verbose: bool) -> io::Result<()> {
+fn serve_one(stream: Stream, mode: &Mode, serving: Serving) -> io::Result<()> {
     let started = Instant::now();
     let peer = match stream.peer_addr() {
         Addr::Unnamed => stream.local_addr().to_string(),
         named => named.to_string(),
     };
-    let moved = match mode {
-        Mode::Stdio(source) => copy::stdio(stream, source, shutdown)?,
-        Mode::Echo => copy::echo(&stream)?,
-        Mode::Exec(exec) => {
-            let status = exec.run(stream)?;
-            if !status.success() {
-                return Err(io::Error::other(format!("{peer}: the command ended with {status}")));
-            }
-            Moved::default()
-        }
+    let activity = Arc::new(Activity::default());
+    let watchdog = match serving.idle_timeout {
+        Some(limit) => Some(Watchdog::start(&stream, &activity, limit)?),
+        None => None,
     };
-    if verbose && !matches!(mode, Mode::Exec(_)) {
+    let moved = match mode {
+        Mode::Stdio(source) => copy::stdio(stream, source, serving.shutdown, &activity),
+        Mode::Echo => copy::echo(&stream, &activity),
+        Mode::Exec(exec) => exec.run(stream).and_then(|status| match status.success() {
+            true => Ok(Moved::default()),
+            false => Err(io::Error::other(format!("{peer}: the command ended with {status}"))),
+        }),
+    };
+    if let (Some(limit), true) = (serving.idle_timeout, watchdog.is_some_and(Watchdog::finish)) {
+        return Err(idle_error(&peer, limit));
+    }
+    let moved = moved?;
+    if let Some(expected) = serving.expect_bytes.filter(|&n| n != moved.received) {
+        return Err(short_transfer(&peer, moved.received, expected));
+    }
+    if serving.verbose && !matches!(mode, Mode::Exec(_)) {
         let secs = started.elapsed().as_secs_f64();
         let rate = (moved.sent + moved.received) as f64 / secs.max(1e-9) / 1e6;
         info!(
@@ -138,9 +169,26 @@ fn serve_one(stream: Stream, mode: &Mode, shutdown: bool, verbose: bool) -> io::
     Ok(())
 }
 
+/// The error of a connection that did not bring the `--expect-bytes` it should have.
+fn short_transfer(peer: &str, received: u64, expected: u64) -> io::Error {
+    if received < expected {
+        io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!(
+                "{peer}: the peer closed after {received} of the {expected} expected bytes (--expect-bytes): the transfer was cut short"
+            ),
+        )
+    } else {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{peer}: received {received} bytes, more than the {expected} expected (--expect-bytes)"),
+        )
+    }
+}
+
 fn relay(cli: &Cli, from: &Addr, to: Addr) -> Result<(), Failure> {
     let listen = ListenOptions::new().mode(cli.mode);
-    Ok(relay::run(from, to, &listen, cli.connect.options(), cli.keep_open)?)
+    Ok(relay::run(from, to, &listen, cli.connect.options(), cli.keep_open, cli.idle_timeout)?)
 }
 
 /// "connection from PEER", or where the transport does not name the peer, the address

@@ -2,21 +2,22 @@
 
 use std::io;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use hvsock::tokio::{bridge, Listener, Stream};
+use hvsock::tokio::{bridge, bridge_with_idle_timeout, Listener, Stream};
 use hvsock::{Addr, ConnectOptions, ListenOptions};
 use tracing::{info, warn};
 
 /// Listens on `from` and relays each connection to `to`: one connection, or with
-/// `keep_open` every connection, concurrently. A failing connection is logged and
-/// never stops the listener.
+/// `keep_open` every connection, concurrently; a connection on which nothing crosses
+/// for `idle` is closed. A failing connection is logged and never stops the listener.
 pub fn run(
     from: &Addr,
     to: Addr,
     listen: &ListenOptions,
     connect: ConnectOptions,
     keep_open: bool,
+    idle: Option<Duration>,
 ) -> io::Result<()> {
     raise_open_file_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -36,7 +37,7 @@ pub fn run(
             let target = Arc::clone(&target);
             let session = tokio::spawn(async move {
                 let (to, connect) = &*target;
-                if let Err(e) = relay_one(client, &peer, to, connect).await {
+                if let Err(e) = relay_one(client, &peer, to, connect, idle).await {
                     warn!("{e}");
                 }
             });
@@ -48,12 +49,20 @@ pub fn run(
     })
 }
 
-async fn relay_one(client: Stream, peer: &Addr, to: &Addr, connect: &ConnectOptions) -> io::Result<()> {
+async fn relay_one(
+    client: Stream,
+    peer: &Addr,
+    to: &Addr,
+    connect: &ConnectOptions,
+    idle: Option<Duration>,
+) -> io::Result<()> {
     let started = Instant::now();
     let upstream = Stream::connect_with(to, connect).await?;
-    let crossed = bridge(&client, &upstream)
-        .await
-        .map_err(|e| io::Error::new(e.kind(), format!("relaying {peer} to {to}: {e}")))?;
+    let crossed = match idle {
+        Some(idle) => bridge_with_idle_timeout(&client, &upstream, idle).await,
+        None => bridge(&client, &upstream).await,
+    };
+    let crossed = crossed.map_err(|e| io::Error::new(e.kind(), format!("relaying {peer} to {to}: {e}")))?;
     info!(
         "{peer} -> {to}: {} bytes there, {} bytes back in {:.3} s",
         crossed.a_to_b,

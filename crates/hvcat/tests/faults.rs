@@ -1,5 +1,5 @@
-//! Faults: a peer killed mid-transfer, connect timeouts that hold to 10%, listeners that
-//! survive bad clients.
+//! Faults: a peer killed mid-transfer, connect and idle timeouts that hold to 10%,
+//! listeners that survive bad clients.
 #![cfg(unix)]
 
 use std::io::{Read, Write};
@@ -79,6 +79,137 @@ fn peer_killed_while_we_receive_ends_within_a_second() {
     let (code, stderr, _) = finish_within(client, Duration::from_secs(1));
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("the peer has closed; not waiting for standard input"), "{stderr}");
+}
+
+/// A sender killed mid-transfer closes exactly as one that has finished; with
+/// `--expect-bytes` the receiver knows how much should have come, and fails.
+#[test]
+fn peer_killed_while_we_receive_fails_with_expect_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let listener = UnixListener::bind(&path).unwrap();
+    let uri = format!("unix://{}", path.display());
+    for stdin_open in [true, false] {
+        let mut command = hvcat(&["--expect-bytes", "1M", &uri]);
+        command.stdout(Stdio::null());
+        if !stdin_open {
+            command.stdin(Stdio::null());
+        }
+        let client = command.spawn().unwrap();
+        let (conn, _) = listener.accept().unwrap();
+        (&conn).write_all(&[5u8; 300_000]).unwrap();
+        thread::sleep(Duration::from_millis(200));
+        let killed = Instant::now();
+        drop(conn); // the sender dies: both directions close, as at a normal end
+        let (code, stderr, _) = finish_within(client, Duration::from_secs(2));
+        let took = killed.elapsed();
+        assert_eq!(code, Some(1), "stdin open {stdin_open}: {stderr}");
+        let want = format!(
+            "hvcat: {uri}: the peer closed after 300000 of the 1048576 expected bytes (--expect-bytes): the transfer was cut short\n"
+        );
+        assert_eq!(stderr, want, "stdin open {stdin_open}");
+        assert!(took < Duration::from_secs(1), "stdin open {stdin_open}: exit after {took:?}");
+    }
+}
+
+#[test]
+fn expect_bytes_passes_the_exact_length_and_fails_on_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let listener = UnixListener::bind(&path).unwrap();
+    let uri = format!("unix://{}", path.display());
+    for (sent, code) in [(4096usize, 0), (4097, 1)] {
+        let client = hvcat(&["--expect-bytes", "4K", &uri]).stdin(Stdio::null()).spawn().unwrap();
+        let (conn, _) = listener.accept().unwrap();
+        (&conn).write_all(&vec![1u8; sent]).unwrap();
+        drop(conn);
+        let output = client.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{sent} bytes: {stderr}");
+        assert_eq!(output.stdout.len(), sent, "every byte is written out, even past the expected length");
+        if code == 1 {
+            assert!(stderr.contains("received 4097 bytes, more than the 4096 expected"), "{stderr}");
+        }
+    }
+}
+
+/// A peer that stays connected and silent (a paused VM, say): `-i` gives up.
+#[test]
+fn idle_timeout_closes_a_silent_connection_and_spares_a_busy_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let listener = UnixListener::bind(&path).unwrap();
+    let uri = format!("unix://{}", path.display());
+
+    // Busy: a byte every 100 ms for 1.5 s, three times the limit.
+    let mut client = hvcat(&["-i", "0.5", &uri]).spawn().unwrap();
+    let (conn, _) = listener.accept().unwrap();
+    for _ in 0..15 {
+        (&conn).write_all(b"t").unwrap();
+        thread::sleep(Duration::from_millis(100));
+    }
+    drop(client.stdin.take());
+    drop(conn);
+    let output = client.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.stdout, [b't'; 15]);
+
+    // Silent, with hvcat's standard input open and silent too.
+    let client = hvcat(&["-i", "1", &uri]).spawn().unwrap();
+    let (conn, _) = listener.accept().unwrap();
+    let accepted = Instant::now();
+    let (code, stderr, _) = finish_within(client, Duration::from_secs(3));
+    let took = accepted.elapsed().as_secs_f64();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!("hvcat: {uri}: nothing moved either way for 1 s (--idle-timeout); closed the connection\n")
+    );
+    assert!((0.95..=1.1).contains(&took), "-i 1 gave up after {took:.3} s");
+    let mut rest = Vec::new();
+    assert_eq!((&conn).read_to_end(&mut rest).unwrap(), 0, "the peer sees the close");
+}
+
+/// `-i` with a listener closes each silent connection and goes on serving.
+#[test]
+fn idle_timeout_in_echo_and_relay_listeners_closes_only_the_silent_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let echo_path = dir.path().join("echo");
+    let echo_uri = format!("unix://{}", echo_path.display());
+    let relay_path = dir.path().join("relay");
+    let relay_uri = format!("unix://{}", relay_path.display());
+    let mut echo = hvcat(&["-v", "-i", "0.5", "-l", "--echo", &echo_uri]).spawn().unwrap();
+    wait_for(&echo_path);
+    let mut relay =
+        hvcat(&["-v", "-i", "0.5", "-l", "-k", &relay_uri, "--relay", &echo_uri]).spawn().unwrap();
+    wait_for(&relay_path);
+    for path in [&echo_path, &relay_path] {
+        let silent = UnixStream::connect(path).unwrap();
+        let connected = Instant::now();
+        let mut rest = Vec::new();
+        assert_eq!((&silent).read_to_end(&mut rest).unwrap(), 0);
+        let took = connected.elapsed().as_secs_f64();
+        assert!((0.45..=0.6).contains(&took), "{}: closed after {took:.3} s", path.display());
+        // The listener is still there for a client that talks.
+        let talker = UnixStream::connect(path).unwrap();
+        (&talker).write_all(b"still serving").unwrap();
+        talker.shutdown(Shutdown::Write).unwrap();
+        let mut back = String::new();
+        (&talker).read_to_string(&mut back).unwrap();
+        assert_eq!(back, "still serving", "{}", path.display());
+    }
+    for server in [&mut echo, &mut relay] {
+        assert!(server.try_wait().unwrap().is_none(), "the listener is still serving");
+        server.kill().unwrap();
+    }
+    let mut log = String::new();
+    echo.wait().unwrap();
+    echo.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    assert!(log.contains("nothing moved either way for 0.5 s (--idle-timeout)"), "{log}");
+    relay.wait().unwrap();
+    let mut log = String::new();
+    relay.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    assert!(log.contains("idle timeout: nothing crossed either way for 0.5 s"), "{log}");
 }
 
 #[test]

@@ -73,6 +73,13 @@ const CATALOGUE: &[(&[&str], &str)] = &[
     (&["--mode", "rw", "-l", "unix://./x"], "`rw` is not an octal mode"),
     (&["--register", "unix://./x"], "--register works only on Windows"),
     (&["--local-cid", "vsock://:1"], "cannot be used with"),
+    (&["-i", "0", "unix://./x"], "the idle timeout must be more than 0"),
+    (&["-i", "soon", "unix://./x"], "`soon` is not a number of seconds"),
+    (&["-l", "-i", "1", "-e", "cat", "unix://./x"], "cannot be used with"),
+    (&["--expect-bytes", "1T", "unix://./x"], "`1T` is not a size"),
+    (&["--expect-bytes", "-5", "unix://./x"], "unexpected argument"),
+    (&["-l", "--echo", "--expect-bytes", "5", "unix://./x"], "cannot be used with"),
+    (&["-l", "unix://./a", "--relay", "unix://./b", "--expect-bytes", "5"], "cannot be used with"),
     (&["--bogus", "unix://./x"], "unexpected argument '--bogus'"),
     (&["unix://./x", "unix://./y"], "unexpected argument"),
 ];

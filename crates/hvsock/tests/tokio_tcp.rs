@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use hvsock::tokio::{bridge, Crossed, Listener, Stream};
+use hvsock::tokio::{bridge, bridge_with_idle_timeout, Crossed, Listener, Stream};
 use hvsock::Addr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -64,6 +64,55 @@ async fn a_bridge_carries_both_ways_and_the_half_close() {
             through_a_bridge(x, y).await;
         }
     }
+}
+
+/// A bridge between a client and a server connection on loopback, with an idle limit.
+async fn idle_bridge(idle: Duration) -> (Stream, Stream, tokio::task::JoinHandle<std::io::Result<Crossed>>) {
+    let front = Listener::bind(&loopback()).unwrap();
+    let back = Listener::bind(&loopback()).unwrap();
+    let client = Stream::connect(front.local_addr()).await.unwrap();
+    let upstream = Stream::connect(back.local_addr()).await.unwrap();
+    let (accepted, _) = front.accept().await.unwrap();
+    let (server, _) = back.accept().await.unwrap();
+    let relay = tokio::spawn(async move { bridge_with_idle_timeout(&accepted, &upstream, idle).await });
+    (client, server, relay)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_bridge_gives_up_after_its_limit_and_a_busy_one_does_not() {
+    let idle = Duration::from_millis(400);
+    // Busy: a byte each way every 100 ms for 1.2 s, three times the limit.
+    let (mut client, mut server, relay) = idle_bridge(idle).await;
+    let mut byte = [0u8; 1];
+    for _ in 0..12 {
+        client.write_all(b"x").await.unwrap();
+        server.read_exact(&mut byte).await.unwrap();
+        server.write_all(b"y").await.unwrap();
+        client.read_exact(&mut byte).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    client.shutdown().await.unwrap();
+    server.shutdown().await.unwrap();
+    let crossed = tokio::time::timeout(LIMIT, relay).await.unwrap().unwrap().unwrap();
+    assert_eq!(crossed, Crossed { a_to_b: 12, b_to_a: 12 });
+
+    // Idle: after one byte, nothing.
+    let (mut client, mut server, relay) = idle_bridge(idle).await;
+    client.write_all(b"x").await.unwrap();
+    server.read_exact(&mut byte).await.unwrap();
+    let quiet = std::time::Instant::now();
+    let err = tokio::time::timeout(LIMIT, relay).await.unwrap().unwrap().unwrap_err();
+    let took = quiet.elapsed();
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+    assert!(err.to_string().contains("nothing crossed either way for 0.4 s"), "{err}");
+    assert!(
+        took >= Duration::from_millis(360) && took <= Duration::from_millis(440),
+        "gave up after {took:?}"
+    );
+    // The bridge dropped its ends: both peers see end-of-file.
+    let mut rest = Vec::new();
+    assert_eq!(server.read_to_end(&mut rest).await.unwrap(), 0);
+    assert_eq!(client.read_to_end(&mut rest).await.unwrap(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

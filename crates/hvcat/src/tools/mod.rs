@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod idle;
 pub mod log;
 pub mod payload;
 pub mod progress;
@@ -69,10 +70,10 @@ pub fn named(err: io::Error, doing: &str, what: &str) -> io::Error {
 }
 
 /// Sends a connection back everything it sends, then shuts down for writing; returns
-/// the byte count.
-pub fn echo(stream: &hvsock::Stream) -> io::Result<u64> {
+/// the byte count. Every read and write is recorded in `activity`.
+pub fn echo(stream: &hvsock::Stream, activity: &idle::Activity) -> io::Result<u64> {
     let peer = stream.peer_addr().to_string();
-    let n = pipe(stream, &peer, stream, &peer)?;
+    let n = pipe(activity.count(stream), &peer, activity.count(stream), &peer)?;
     stream.shutdown(std::net::Shutdown::Write)?;
     Ok(n)
 }

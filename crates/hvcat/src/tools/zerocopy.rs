@@ -7,28 +7,30 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 
 use hvsock::Stream;
 
+use crate::idle::Activity;
 #[cfg(target_os = "linux")]
 use crate::{named, CHUNK};
 
 /// Copies everything `from` has into `to` until end-of-file: `sendfile(2)` when `from`
 /// is a regular file, `splice(2)` when it is a pipe, `read(2)`/`send(2)` otherwise, and
-/// always to an `AF_VSOCK` socket. Errors name `what` (the source) and the peer.
+/// always to an `AF_VSOCK` socket. Errors name `what` (the source) and the peer. Every
+/// transfer is recorded in `activity`.
 ///
 /// `AF_VSOCK` has no `sendpage`: Linux 6.1 feeds a `sendfile` or `splice` into it one
 /// page at a time, and every 4 KiB becomes a virtio-vsock packet of its own. In the
 /// lab's guest (Linux 6.1 under TCG) that made hvcat 39 MB/s over vsock_loopback; with
 /// 256 KiB writes it is 105-112 MB/s (docs/performance.md).
-pub fn to_socket(from: BorrowedFd<'_>, what: &str, to: &Stream) -> io::Result<u64> {
+pub fn to_socket(from: BorrowedFd<'_>, what: &str, to: &Stream, activity: &Activity) -> io::Result<u64> {
     let peer = to.peer_addr().to_string();
     #[cfg(target_os = "linux")]
     if !matches!(to.local_addr(), hvsock::Addr::Vsock(_)) {
         let out = to.as_socket().as_raw_fd();
         let fast = match kind(from)? {
-            Kind::File => Some(move_loop(|| {
+            Kind::File => Some(move_loop(activity, || {
                 // SAFETY: both descriptors are open; a null offset uses the file position.
                 unsafe { libc::sendfile(out, from.as_raw_fd(), std::ptr::null_mut(), CHUNK) }
             })),
-            Kind::Pipe => Some(move_loop(|| splice(from.as_raw_fd(), out))),
+            Kind::Pipe => Some(move_loop(activity, || splice(from.as_raw_fd(), out))),
             Kind::Other => None,
         };
         match fast {
@@ -38,19 +40,19 @@ pub fn to_socket(from: BorrowedFd<'_>, what: &str, to: &Stream) -> io::Result<u6
             None => {}
         }
     }
-    crate::pipe(Fd(from), what, to, &peer)
+    crate::pipe(Fd(from), what, activity.count(to), &peer)
 }
 
 /// Copies `from` into `to` until end-of-file with `recv(2)`/`write(2)`. Errors name the
-/// peer and `what` (the destination).
+/// peer and `what` (the destination). Every receive is recorded in `activity`.
 ///
 /// No `splice(2)` on this side: a guest hvcat sending through vhost-device-vsock to a
 /// host hvcat whose output was spliced into a pipe left the last 128 KiB of 16 MiB
 /// undelivered until the connection closed (3 of 3 lab runs), while the same transfer
 /// into a file, which takes this path, never stalled. Until the cause is known the
 /// receiving side takes the path that was never seen to stall.
-pub fn from_socket(from: &Stream, to: BorrowedFd<'_>, what: &str) -> io::Result<u64> {
-    crate::pipe(from, &from.peer_addr().to_string(), Fd(to), what)
+pub fn from_socket(from: &Stream, to: BorrowedFd<'_>, what: &str, activity: &Activity) -> io::Result<u64> {
+    crate::pipe(activity.count(from), &from.peer_addr().to_string(), Fd(to), what)
 }
 
 #[cfg(target_os = "linux")]
@@ -87,14 +89,18 @@ fn splice(input: i32, output: i32) -> isize {
 }
 
 /// Calls `step` (a system call returning a byte count, 0 at end-of-file, -1 on error)
-/// until end-of-file; on error returns what had moved and the error.
+/// until end-of-file, recording each move in `activity`; on error returns what had
+/// moved and the error.
 #[cfg(target_os = "linux")]
-fn move_loop(mut step: impl FnMut() -> isize) -> Result<u64, (u64, io::Error)> {
+fn move_loop(activity: &Activity, mut step: impl FnMut() -> isize) -> Result<u64, (u64, io::Error)> {
     let mut total = 0u64;
     loop {
         match step() {
             0 => return Ok(total),
-            n if n > 0 => total += n as u64,
+            n if n > 0 => {
+                total += n as u64;
+                activity.moved();
+            }
             _ => {
                 let e = io::Error::last_os_error();
                 if e.kind() != io::ErrorKind::Interrupted {

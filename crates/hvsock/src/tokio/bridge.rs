@@ -3,6 +3,10 @@
 
 use std::io;
 use std::net::Shutdown;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::Stream;
 
@@ -43,12 +47,77 @@ const BUF_SIZE: usize = 64 * 1024;
 /// # }
 /// ```
 pub async fn bridge(a: &Stream, b: &Stream) -> io::Result<Crossed> {
-    let (a_to_b, b_to_a) = tokio::try_join!(pump(a, b), pump(b, a))?;
-    Ok(Crossed { a_to_b, b_to_a })
+    join(a, b, None).await
+}
+
+/// As [`bridge`], but gives up with an [`io::ErrorKind::TimedOut`] error once nothing
+/// has crossed, either way, for `idle`: a peer that vanished without closing (a paused
+/// or killed VM) cannot hold the bridge for ever. The caller then drops both streams,
+/// which closes them.
+///
+/// ```no_run
+/// # async fn demo(client: hvsock::tokio::Stream, upstream: hvsock::tokio::Stream) {
+/// use std::time::Duration;
+///
+/// match hvsock::tokio::bridge_with_idle_timeout(&client, &upstream, Duration::from_secs(300)).await {
+///     Ok(crossed) => println!("{} bytes there, {} back", crossed.a_to_b, crossed.b_to_a),
+///     Err(e) => eprintln!("relay ended: {e}"),
+/// }
+/// # }
+/// ```
+pub async fn bridge_with_idle_timeout(a: &Stream, b: &Stream, idle: Duration) -> io::Result<Crossed> {
+    join(a, b, Some(idle)).await
+}
+
+async fn join(a: &Stream, b: &Stream, idle: Option<Duration>) -> io::Result<Crossed> {
+    let last = LastMoved::new();
+    let transfer = async { tokio::try_join!(pump(a, b, &last), pump(b, a, &last)) };
+    tokio::pin!(transfer);
+    let idle = idle.unwrap_or(Duration::MAX);
+    loop {
+        let deadline = last.get().checked_add(idle);
+        tokio::select! {
+            done = &mut transfer => {
+                let (a_to_b, b_to_a) = done?;
+                return Ok(Crossed { a_to_b, b_to_a });
+            }
+            _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                // Nothing crossed while we slept to the deadline.
+                if last.get().checked_add(idle) == deadline {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("idle timeout: nothing crossed either way for {} s", idle.as_secs_f64()),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// When bytes last crossed a bridge, either way.
+struct LastMoved {
+    start: Instant,
+    /// Nanoseconds from `start`.
+    nanos: AtomicU64,
+}
+
+impl LastMoved {
+    fn new() -> Self {
+        LastMoved { start: Instant::now(), nanos: AtomicU64::new(0) }
+    }
+
+    fn now(&self) {
+        let nanos = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.nanos.store(nanos, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Instant {
+        self.start + Duration::from_nanos(self.nanos.load(Ordering::Relaxed))
+    }
 }
 
 /// One direction: waits for data without a buffer, then drains what is there.
-async fn pump(from: &Stream, to: &Stream) -> io::Result<u64> {
+async fn pump(from: &Stream, to: &Stream, last: &LastMoved) -> io::Result<u64> {
     let mut total = 0;
     loop {
         from.readable().await?;
@@ -60,7 +129,8 @@ async fn pump(from: &Stream, to: &Stream) -> io::Result<u64> {
                     return Ok(total);
                 }
                 Ok(n) => {
-                    write_all(to, &buf[..n]).await?;
+                    last.now();
+                    write_all(to, &buf[..n], last).await?;
                     total += n as u64;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -71,10 +141,13 @@ async fn pump(from: &Stream, to: &Stream) -> io::Result<u64> {
     }
 }
 
-async fn write_all(to: &Stream, mut data: &[u8]) -> io::Result<()> {
+async fn write_all(to: &Stream, mut data: &[u8], last: &LastMoved) -> io::Result<()> {
     while !data.is_empty() {
         match to.try_write(data) {
-            Ok(n) => data = &data[n..],
+            Ok(n) => {
+                last.now();
+                data = &data[n..];
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => to.writable().await?,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),

@@ -44,7 +44,7 @@ use unix as sys;
 #[cfg(windows)]
 use windows as sys;
 
-pub use bridge::{bridge, Crossed};
+pub use bridge::{bridge, bridge_with_idle_timeout, Crossed};
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 pub use sys::listener::Listener;
 pub use sys::stream::Stream;
