@@ -1,8 +1,9 @@
 //! Faults against the real vsock stack (issue #7): a peer killed in the middle
 //! of a transfer (each direction; over vsock_loopback and across the hybrid
-//! socket), nobody listening behind a hyperkit socket, connect timeouts
-//! through vhost-device-vsock, `--retry` against a guest that is still
-//! booting, and an echo listener that outlives bad clients. The same faults
+//! socket), a peer that stops without closing (`-i`), nobody listening
+//! behind a hyperkit socket, connect timeouts through vhost-device-vsock,
+//! `--retry` against a guest that is still booting, and an echo listener
+//! that outlives bad clients. The same faults
 //! over plain Unix sockets are `crates/hvcat/tests/faults.rs`.
 //!
 //! Kill-to-exit times are upper bounds: the clock starts before the kill is
@@ -26,6 +27,7 @@ use crate::{bail, ensure};
 pub const SCENARIOS: &[Scenario] = &[
     Scenario { name: "faults/peer-killed-loopback", run: killed_loopback },
     Scenario { name: "faults/peer-killed-host-guest", run: killed_host_guest },
+    Scenario { name: "faults/idle-timeout", run: idle_timeout },
     Scenario { name: "faults/no-listener-hyperkit", run: no_listener_hyperkit },
     Scenario { name: "faults/connect-timeout", run: connect_timeout },
     Scenario { name: "faults/bad-clients", run: bad_clients },
@@ -36,6 +38,9 @@ pub const SCENARIOS: &[Scenario] = &[
 const KILL_LIMIT: f64 = 1.0;
 /// Bytes that must have arrived before the kill, so that it is mid-transfer.
 const UNDER_WAY: usize = 1 << 20;
+/// What a receiver is told to expect of a sender of /dev/zero (`--expect-bytes`):
+/// more than it can get before the kill.
+const EXPECTED: &str = "1G";
 /// The guest's clock, in seconds.
 const UPTIME: &str = "cut -d' ' -f1 /proc/uptime";
 
@@ -70,6 +75,40 @@ impl AfterKill {
             "{what}: expected exit 0 and {line:?} on stderr; got {self:?}"
         );
         self.ensure_soon(what)
+    }
+
+    /// Exit 1 within [`KILL_LIMIT`], the last line on stderr saying that the
+    /// peer at `address` closed short of the `--expect-bytes` it was given.
+    fn ensure_cut_short(&self, what: &str, address: &str) -> Result<()> {
+        let start = format!("hvcat: {address}: the peer closed after ");
+        let end = "of the 1073741824 expected bytes (--expect-bytes): the transfer was cut short";
+        let line = last_line(&self.stderr);
+        ensure!(
+            self.code == 1 && line.starts_with(&start) && line.ends_with(end),
+            "{what}: expected exit 1 and a last line {start:?}...{end:?}; got {self:?}"
+        );
+        self.ensure_soon(what)
+    }
+
+    /// Exit 1 with the idle-timeout message for `address` as the last line,
+    /// `limit` seconds after the peer stopped (within `slack` seconds more).
+    fn ensure_idled_out(&self, what: &str, address: &str, limit: f64, slack: f64) -> Result<()> {
+        let line = format!(
+            "hvcat: {address}: nothing moved either way for {limit} s (--idle-timeout); closed the connection"
+        );
+        ensure!(
+            self.code == 1 && last_line(&self.stderr) == line,
+            "{what}: expected exit 1 and {line:?} last on stderr; got {self:?}"
+        );
+        ensure!(
+            (limit * 0.95..=limit + slack).contains(&self.secs),
+            "{what}: gave up {:.3} s after the peer stopped (-i {limit}, allowed {:.2}..{:.2})",
+            self.secs,
+            limit * 0.95,
+            limit + slack
+        );
+        eprintln!("  {what}: exit 1 {:.3} s after the peer stopped: {line}", self.secs);
+        Ok(())
     }
 
     fn ensure_soon(&self, what: &str) -> Result<()> {
@@ -118,7 +157,13 @@ fn host_under_way(path: &Path) -> Result<()> {
 
 /// Kills guest job `name` (its process group); returns the guest's clock just before.
 fn kill_guest_job(vm: &mut Vm, name: &str) -> Result<f64> {
-    let out = vm.sh_ok(&format!("t=$({UPTIME}); kill -KILL -$(cat $B/{name}.pid) && echo $t"))?;
+    signal_guest_job(vm, name, "KILL")
+}
+
+/// Sends `signal` to guest job `name` (its process group); returns the guest's
+/// clock just before.
+fn signal_guest_job(vm: &mut Vm, name: &str, signal: &str) -> Result<f64> {
+    let out = vm.sh_ok(&format!("t=$({UPTIME}); kill -{signal} -$(cat $B/{name}.pid) && echo $t"))?;
     parse_f64(&out, "guest clock")
 }
 
@@ -201,10 +246,13 @@ fn killed_loopback(ctx: &mut Ctx) -> Result<()> {
 /// receiving:
 /// 3. guest receiver killed: the host sender exits 1 (reset/EPIPE);
 /// 4. host receiver killed: the guest sender exits 1 (EPIPE);
-/// 5. guest sender killed: the host receiver (stdin idle) exits 0;
-/// 6. host sender killed: the guest receiver (stdin idle) exits 0;
+/// 5. guest sender killed: the host receiver (stdin idle, `--expect-bytes`)
+///    exits 1, the transfer cut short;
+/// 6. host sender killed: the guest receiver (stdin idle, `--expect-bytes`)
+///    exits 1, the transfer cut short;
 ///
-/// each within 1 s of the kill.
+/// each within 1 s of the kill. (A killed sender closes just as one that has
+/// finished: without `--expect-bytes` the receiver exits 0, case 2.)
 fn killed_host_guest(ctx: &mut Ctx) -> Result<()> {
     ctx.need_guest_hvcat()?;
     let hvcat = ctx.host_hvcat()?;
@@ -261,12 +309,12 @@ fn killed_host_guest(ctx: &mut Ctx) -> Result<()> {
     guest::wait_ready(&mut ctx.vm, &sender, "listening on")?;
     let uri = hybrid_uri(ctx, port);
     let out = ctx.host_path("fk5.out");
-    let host =
-        HostProc::spawn(ctx, "fk5", &hvcat, &["-v".into(), uri.clone()], HostStdin::Held(&empty), &out)?;
+    let args = ["-v".into(), "--expect-bytes".into(), EXPECTED.into(), uri.clone()];
+    let host = HostProc::spawn(ctx, "fk5", &hvcat, &args, HostStdin::Held(&empty), &out)?;
     host_under_way(&out)?;
     let from = Instant::now();
     kill_guest_job(&mut ctx.vm, &sender)?;
-    host_after_kill(host, from)?.ensure_closed("guest sender killed, host receiver", &uri)?;
+    host_after_kill(host, from)?.ensure_cut_short("guest sender killed, host receiver", &uri)?;
 
     // 6. guest hvcat (stdin idle) <- host `hvcat -l < /dev/zero`, which is killed.
     let port = ctx.port();
@@ -278,14 +326,63 @@ fn killed_host_guest(ctx: &mut Ctx) -> Result<()> {
     super::transfer::wait_for_path(&path)?;
     let receiver = format!("fk{port}r");
     let address = format!("vsock://2:{port}");
-    guest::start(&mut ctx.vm, &receiver, &measured(&d, &format!("hvcat -v {address} 0<>{d}/idle")))?;
+    let receive = format!("hvcat -v --expect-bytes {EXPECTED} {address} 0<>{d}/idle");
+    guest::start(&mut ctx.vm, &receiver, &measured(&d, &receive))?;
     guest_under_way(&mut ctx.vm, &d)?;
     let (clock, _, read) = guest_clock(&mut ctx.vm)?;
     let kill = Instant::now();
     host.guard.kill();
     let killed = clock + (kill - read).as_secs_f64();
     guest_after_kill(&mut ctx.vm, &receiver, &d, killed)?
-        .ensure_closed("host sender killed, guest receiver", &address)
+        .ensure_cut_short("host sender killed, guest receiver", &address)
+}
+
+/// A peer that stops in the middle of a transfer without closing: nothing
+/// tells the receiver, which without `-i` would wait for ever.
+/// 1. In the guest over vsock_loopback: the sender (`hvcat -l < /dev/zero`)
+///    is stopped with SIGSTOP; the receiver's `-i 1` shuts its AF_VSOCK
+///    socket down, which wakes its blocked recv(2): exit 1, 1 s later.
+/// 2. Across the hybrid socket: the guest itself is paused (QEMU stopped)
+///    while the host receives with `-i 1`: exit 1, 1 s after the pause
+///    (plus what vhost-device-vsock still had queued).
+fn idle_timeout(ctx: &mut Ctx) -> Result<()> {
+    ctx.need_guest_hvcat()?;
+    let hvcat = ctx.host_hvcat()?;
+
+    let port = ctx.port();
+    let d = format!("/tmp/it{port}");
+    ctx.vm.sh_ok(&format!("mkdir -p {d} && mkfifo {d}/idle"))?;
+    let sender = format!("it{port}s");
+    guest::start(&mut ctx.vm, &sender, &format!("hvcat -v -l vsock://:{port} < /dev/zero"))?;
+    guest::wait_ready(&mut ctx.vm, &sender, "listening on")?;
+    let receiver = format!("it{port}r");
+    let address = format!("vsock://1:{port}");
+    guest::start(&mut ctx.vm, &receiver, &measured(&d, &format!("hvcat -i 1 {address} 0<>{d}/idle")))?;
+    guest_under_way(&mut ctx.vm, &d)?;
+    let stopped = signal_guest_job(&mut ctx.vm, &sender, "STOP")?;
+    let after = guest_after_kill(&mut ctx.vm, &receiver, &d, stopped);
+    kill_guest_job(&mut ctx.vm, &sender)?;
+    // The end time is taken by the shell after hvcat exits, on a TCG guest
+    // with a 10 ms clock: 0.13 s after the deadline was seen.
+    after?.ensure_idled_out("guest sender stopped, guest receiver", &address, 1.0, 0.25)?;
+
+    let port = ctx.port();
+    let sender = format!("it{port}s");
+    guest::start(&mut ctx.vm, &sender, &format!("hvcat -v -l vsock://:{port} < /dev/zero"))?;
+    guest::wait_ready(&mut ctx.vm, &sender, "listening on")?;
+    let uri = hybrid_uri(ctx, port);
+    let out = ctx.host_path("it2.out");
+    let empty = ctx.host_path("it-empty");
+    std::fs::write(&empty, b"")?;
+    let args = ["-i".into(), "1".into(), uri.clone()];
+    let host = HostProc::spawn(ctx, "it2", &hvcat, &args, HostStdin::Held(&empty), &out)?;
+    host_under_way(&out)?;
+    let paused = Paused::new(ctx.vm.qemu_pid())?;
+    let from = Instant::now();
+    let after = host_after_kill(host, from);
+    drop(paused);
+    after?.ensure_idled_out("guest paused, host receiver", &uri, 1.0, 0.3)?;
+    guest::kill(&mut ctx.vm, &sender)
 }
 
 /// `hyperkit://` to a guest port nobody listens on, through the lab's
