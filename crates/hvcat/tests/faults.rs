@@ -26,6 +26,16 @@ fn wait_for(path: &Path) {
     }
 }
 
+/// A Unix listener in a new temporary directory (kept while the first value lives), and
+/// its URI.
+fn unix_listener() -> (tempfile::TempDir, UnixListener, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let listener = UnixListener::bind(&path).unwrap();
+    let uri = format!("unix://{}", path.display());
+    (dir, listener, uri)
+}
+
 /// Waits for `child` at most `limit`; returns its exit code, stderr and the time taken.
 fn finish_within(mut child: Child, limit: Duration) -> (Option<i32>, String, Duration) {
     let started = Instant::now();
@@ -67,10 +77,7 @@ fn peer_killed_while_we_send_exits_1_within_a_second() {
 
 #[test]
 fn peer_killed_while_we_receive_ends_within_a_second() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s");
-    let listener = UnixListener::bind(&path).unwrap();
-    let uri = format!("unix://{}", path.display());
+    let (_dir, listener, uri) = unix_listener();
     let client = hvcat(&["-v", &uri]).spawn().unwrap(); // stdin stays open and silent
     let (conn, _) = listener.accept().unwrap();
     (&conn).write_all(b"some of the answer").unwrap();
@@ -85,10 +92,7 @@ fn peer_killed_while_we_receive_ends_within_a_second() {
 /// `--expect-bytes` the receiver knows how much should have come, and fails.
 #[test]
 fn peer_killed_while_we_receive_fails_with_expect_bytes() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s");
-    let listener = UnixListener::bind(&path).unwrap();
-    let uri = format!("unix://{}", path.display());
+    let (_dir, listener, uri) = unix_listener();
     for stdin_open in [true, false] {
         let mut command = hvcat(&["--expect-bytes", "1M", &uri]);
         command.stdout(Stdio::null());
@@ -114,10 +118,7 @@ fn peer_killed_while_we_receive_fails_with_expect_bytes() {
 
 #[test]
 fn expect_bytes_passes_the_exact_length_and_fails_on_more() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s");
-    let listener = UnixListener::bind(&path).unwrap();
-    let uri = format!("unix://{}", path.display());
+    let (_dir, listener, uri) = unix_listener();
     for (sent, code) in [(4096usize, 0), (4097, 1)] {
         let client = hvcat(&["--expect-bytes", "4K", &uri]).stdin(Stdio::null()).spawn().unwrap();
         let (conn, _) = listener.accept().unwrap();
@@ -136,10 +137,7 @@ fn expect_bytes_passes_the_exact_length_and_fails_on_more() {
 /// A peer that stays connected and silent (a paused VM, say): `-i` gives up.
 #[test]
 fn idle_timeout_closes_a_silent_connection_and_spares_a_busy_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s");
-    let listener = UnixListener::bind(&path).unwrap();
-    let uri = format!("unix://{}", path.display());
+    let (_dir, listener, uri) = unix_listener();
 
     // Busy: a byte every 100 ms for 1.5 s, three times the limit.
     let mut client = hvcat(&["-i", "0.5", &uri]).spawn().unwrap();
@@ -214,10 +212,8 @@ fn idle_timeout_in_echo_and_relay_listeners_closes_only_the_silent_connection() 
 
 #[test]
 fn a_peer_that_only_half_closes_still_gets_our_data() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s");
-    let listener = UnixListener::bind(&path).unwrap();
-    let mut client = hvcat(&[&format!("unix://{}", path.display())]).spawn().unwrap();
+    let (_dir, listener, uri) = unix_listener();
+    let mut client = hvcat(&[&uri]).spawn().unwrap();
     let (conn, _) = listener.accept().unwrap();
     conn.shutdown(Shutdown::Write).unwrap();
     thread::sleep(Duration::from_millis(400)); // hvcat must keep waiting for its input

@@ -227,19 +227,64 @@ fn killed_loopback(ctx: &mut Ctx) -> Result<()> {
     guest_after_kill(&mut ctx.vm, &sender, &d, killed)?
         .ensure_failed("receiver killed, sender", &format!("vsock://1:{port}"))?;
 
+    let zero = ZeroOverLoopback::start(ctx, "fk", "-v")?;
+    let killed = kill_guest_job(&mut ctx.vm, &zero.sender)?;
+    guest_after_kill(&mut ctx.vm, &zero.receiver, &zero.dir, killed)?
+        .ensure_closed("sender killed, receiver", &zero.address)
+}
+
+/// Starts guest job `name`, `hvcat -v -l vsock://:PORT < /dev/zero`, and waits
+/// until it listens.
+fn start_zero_sender(vm: &mut Vm, name: &str, port: u32) -> Result<()> {
+    guest::start(vm, name, &format!("hvcat -v -l vsock://:{port} < /dev/zero"))?;
+    guest::wait_ready(vm, name, "listening on")
+}
+
+/// A guest sender of /dev/zero (job `NAME`, see [`start_zero_sender`]) and a
+/// host `hvcat OPTIONS URI` receiving it through the hybrid socket, its stdin
+/// open and silent, the transfer under way; the job name, the URI, the host
+/// process.
+fn host_receives_zero(ctx: &mut Ctx, name: &str, options: &[&str]) -> Result<(String, String, HostProc)> {
+    let hvcat = ctx.host_hvcat()?;
     let port = ctx.port();
-    let d = format!("/tmp/fk{port}");
-    ctx.vm.sh_ok(&format!("mkdir -p {d} && mkfifo {d}/idle"))?;
-    let sender = format!("fk{port}s");
-    guest::start(&mut ctx.vm, &sender, &format!("hvcat -v -l vsock://:{port} < /dev/zero"))?;
-    guest::wait_ready(&mut ctx.vm, &sender, "listening on")?;
-    // `0<>` opens the fifo for reading and writing: stdin stays open, and silent.
-    let receiver = format!("fk{port}r");
-    let address = format!("vsock://1:{port}");
-    guest::start(&mut ctx.vm, &receiver, &measured(&d, &format!("hvcat -v {address} 0<>{d}/idle")))?;
-    guest_under_way(&mut ctx.vm, &d)?;
-    let killed = kill_guest_job(&mut ctx.vm, &sender)?;
-    guest_after_kill(&mut ctx.vm, &receiver, &d, killed)?.ensure_closed("sender killed, receiver", &address)
+    let sender = format!("{name}s");
+    start_zero_sender(&mut ctx.vm, &sender, port)?;
+    let uri = hybrid_uri(ctx, port);
+    let out = ctx.host_path(&format!("{name}.out"));
+    let empty = ctx.host_path(&format!("{name}.in"));
+    std::fs::write(&empty, b"")?;
+    let args: Vec<String> = options.iter().map(|o| o.to_string()).chain([uri.clone()]).collect();
+    let host = HostProc::spawn(ctx, name, &hvcat, &args, HostStdin::Held(&empty), &out)?;
+    host_under_way(&out)?;
+    Ok((sender, uri, host))
+}
+
+/// In the guest over vsock_loopback: a sender `hvcat -l < /dev/zero` and a
+/// [`measured`] receiver `hvcat OPTIONS vsock://1:P` whose stdin stays open
+/// and silent, the transfer under way.
+struct ZeroOverLoopback {
+    dir: String,
+    sender: String,
+    receiver: String,
+    address: String,
+}
+
+impl ZeroOverLoopback {
+    /// Job names and the directory start with `prefix`.
+    fn start(ctx: &mut Ctx, prefix: &str, options: &str) -> Result<Self> {
+        let port = ctx.port();
+        let dir = format!("/tmp/{prefix}{port}");
+        ctx.vm.sh_ok(&format!("mkdir -p {dir} && mkfifo {dir}/idle"))?;
+        let sender = format!("{prefix}{port}s");
+        start_zero_sender(&mut ctx.vm, &sender, port)?;
+        // `0<>` opens the fifo for reading and writing: stdin stays open, and silent.
+        let receiver = format!("{prefix}{port}r");
+        let address = format!("vsock://1:{port}");
+        let receive = format!("hvcat {options} {address} 0<>{dir}/idle");
+        guest::start(&mut ctx.vm, &receiver, &measured(&dir, &receive))?;
+        guest_under_way(&mut ctx.vm, &dir)?;
+        Ok(ZeroOverLoopback { dir, sender, receiver, address })
+    }
 }
 
 /// Across the hybrid socket, each side killed while sending and while
@@ -303,15 +348,7 @@ fn killed_host_guest(ctx: &mut Ctx) -> Result<()> {
         .ensure_failed("host receiver killed, guest sender", &address)?;
 
     // 5. host hvcat (stdin idle) <- guest `hvcat -l < /dev/zero`, which is killed.
-    let port = ctx.port();
-    let sender = format!("fk{port}s");
-    guest::start(&mut ctx.vm, &sender, &format!("hvcat -v -l vsock://:{port} < /dev/zero"))?;
-    guest::wait_ready(&mut ctx.vm, &sender, "listening on")?;
-    let uri = hybrid_uri(ctx, port);
-    let out = ctx.host_path("fk5.out");
-    let args = ["-v".into(), "--expect-bytes".into(), EXPECTED.into(), uri.clone()];
-    let host = HostProc::spawn(ctx, "fk5", &hvcat, &args, HostStdin::Held(&empty), &out)?;
-    host_under_way(&out)?;
+    let (sender, uri, host) = host_receives_zero(ctx, "fk5", &["-v", "--expect-bytes", EXPECTED])?;
     let from = Instant::now();
     kill_guest_job(&mut ctx.vm, &sender)?;
     host_after_kill(host, from)?.ensure_cut_short("guest sender killed, host receiver", &uri)?;
@@ -347,36 +384,17 @@ fn killed_host_guest(ctx: &mut Ctx) -> Result<()> {
 ///    (plus what vhost-device-vsock still had queued).
 fn idle_timeout(ctx: &mut Ctx) -> Result<()> {
     ctx.need_guest_hvcat()?;
-    let hvcat = ctx.host_hvcat()?;
+    ctx.host_hvcat()?;
 
-    let port = ctx.port();
-    let d = format!("/tmp/it{port}");
-    ctx.vm.sh_ok(&format!("mkdir -p {d} && mkfifo {d}/idle"))?;
-    let sender = format!("it{port}s");
-    guest::start(&mut ctx.vm, &sender, &format!("hvcat -v -l vsock://:{port} < /dev/zero"))?;
-    guest::wait_ready(&mut ctx.vm, &sender, "listening on")?;
-    let receiver = format!("it{port}r");
-    let address = format!("vsock://1:{port}");
-    guest::start(&mut ctx.vm, &receiver, &measured(&d, &format!("hvcat -i 1 {address} 0<>{d}/idle")))?;
-    guest_under_way(&mut ctx.vm, &d)?;
-    let stopped = signal_guest_job(&mut ctx.vm, &sender, "STOP")?;
-    let after = guest_after_kill(&mut ctx.vm, &receiver, &d, stopped);
-    kill_guest_job(&mut ctx.vm, &sender)?;
+    let zero = ZeroOverLoopback::start(ctx, "it", "-i 1")?;
+    let stopped = signal_guest_job(&mut ctx.vm, &zero.sender, "STOP")?;
+    let after = guest_after_kill(&mut ctx.vm, &zero.receiver, &zero.dir, stopped);
+    kill_guest_job(&mut ctx.vm, &zero.sender)?;
     // The end time is taken by the shell after hvcat exits, on a TCG guest
     // with a 10 ms clock: 0.13 s after the deadline was seen.
-    after?.ensure_idled_out("guest sender stopped, guest receiver", &address, 1.0, 0.25)?;
+    after?.ensure_idled_out("guest sender stopped, guest receiver", &zero.address, 1.0, 0.25)?;
 
-    let port = ctx.port();
-    let sender = format!("it{port}s");
-    guest::start(&mut ctx.vm, &sender, &format!("hvcat -v -l vsock://:{port} < /dev/zero"))?;
-    guest::wait_ready(&mut ctx.vm, &sender, "listening on")?;
-    let uri = hybrid_uri(ctx, port);
-    let out = ctx.host_path("it2.out");
-    let empty = ctx.host_path("it-empty");
-    std::fs::write(&empty, b"")?;
-    let args = ["-i".into(), "1".into(), uri.clone()];
-    let host = HostProc::spawn(ctx, "it2", &hvcat, &args, HostStdin::Held(&empty), &out)?;
-    host_under_way(&out)?;
+    let (sender, uri, host) = host_receives_zero(ctx, "it2", &["-i", "1"])?;
     let paused = Paused::new(ctx.vm.qemu_pid())?;
     let from = Instant::now();
     let after = host_after_kill(host, from);
