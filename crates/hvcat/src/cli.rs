@@ -24,6 +24,7 @@ EXAMPLES:
   Wait for a booting guest, 3 s per try:      hvcat --retry=20 -w 3 vsock://4:1234
   Fetch 64 MiB, fail if any is missing:       hvcat --expect-bytes 64M vsock://4:1234 > file
   Give up on a guest that stops answering:    hvcat -i 30 hybrid://:1234/run/vm/v.sock
+  Is anything listening on guest port 22?     hvcat -z -v hybrid://:22/run/vm/v.sock
   The host side of a guest's vsock://2:52:    hvcat -l hybrid://:52/run/vm/v.sock
   Expose a guest's port 22 on a Unix socket:  hvcat -l -k unix:///run/g.sock --relay hybrid://:22/run/vm/v.sock
   Forward host TCP port 8080 into a guest:    hvcat -l -k tcp://127.0.0.1:8080 --relay vsock://4:80
@@ -75,6 +76,12 @@ pub struct Cli {
     /// Permissions of a listening socket file (hybrid, hyperkit, unix), in octal
     #[arg(long, value_name = "OCTAL", value_parser = parse_mode, default_value = "600")]
     pub mode: u32,
+
+    /// Only check that URI accepts connections: connect, close at once, exit 0 if it did
+    /// and 1 naming the reason if not (hyperkit never confirms: there a close within
+    /// 250 ms counts as refused)
+    #[arg(short = 'z', long, conflicts_with_all = ["listen", "exec", "sh_exec", "idle_timeout", "expect_bytes"])]
+    pub probe: bool,
 
     /// Close a connection on which nothing has moved, either way, for SECS seconds, and
     /// fail (a peer that vanished without closing: a paused or killed VM)

@@ -5,7 +5,7 @@ mod copy;
 mod exec;
 mod relay;
 
-use std::io;
+use std::io::{self, Read};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::thread;
@@ -62,6 +62,9 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     if cli.register {
         register(&addr)?;
     }
+    if cli.probe {
+        return probe(&addr, cli);
+    }
     if let Some(to) = &cli.relay {
         return relay(cli, &addr, parse_addr(to)?);
     }
@@ -88,6 +91,38 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         serve(stream, &mode, cli)
     }
 }
+
+/// `-z`: connects and closes. hyperkit takes every connection, and closes it only once
+/// the guest has refused, so there the verdict waits [`HYPERKIT_VERDICT`] for that close.
+fn probe(addr: &Addr, cli: &Cli) -> Result<(), Failure> {
+    let stream = Stream::connect_with(addr, &cli.connect.options())?;
+    if let Addr::Hyperkit(hyperkit) = addr {
+        stream.set_read_timeout(Some(HYPERKIT_VERDICT))?;
+        match (&stream).read(&mut [0u8; 1]) {
+            Ok(0) => {
+                return Err(Failure::Io(io::Error::new(
+                    io::ErrorKind::ConnectionRefused,
+                    format!(
+                        "connect {addr}: connection refused: hyperkit closed the connection (no listener on guest port {}, or the VM is not running)",
+                        hyperkit.port
+                    ),
+                )))
+            }
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => info!(
+                "{addr}: not closed within {} ms: taken as listening (hyperkit never confirms a connection)",
+                HYPERKIT_VERDICT.as_millis()
+            ),
+            Err(e) => return Err(Failure::Io(io::Error::new(e.kind(), format!("connect {addr}: {e}")))),
+        }
+    }
+    info!("{addr} accepts connections");
+    Ok(())
+}
+
+/// How long `-z` waits for hyperkit to close a connection the guest refused (it does
+/// so within milliseconds).
+const HYPERKIT_VERDICT: Duration = Duration::from_millis(250);
 
 fn listen(cli: &Cli, addr: &Addr, mode: Mode) -> Result<(), Failure> {
     let listener = Listener::bind_with(addr, &ListenOptions::new().mode(cli.mode))?;

@@ -80,6 +80,8 @@ const CATALOGUE: &[(&[&str], &str)] = &[
     (&["--expect-bytes", "-5", "unix://./x"], "unexpected argument"),
     (&["-l", "--echo", "--expect-bytes", "5", "unix://./x"], "cannot be used with"),
     (&["-l", "unix://./a", "--relay", "unix://./b", "--expect-bytes", "5"], "cannot be used with"),
+    (&["-z", "-l", "unix://./x"], "cannot be used with"),
+    (&["-z", "-i", "1", "unix://./x"], "cannot be used with"),
     (&["--bogus", "unix://./x"], "unexpected argument '--bogus'"),
     (&["unix://./x", "unix://./y"], "unexpected argument"),
 ];

@@ -29,6 +29,7 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario { name: "faults/peer-killed-host-guest", run: killed_host_guest },
     Scenario { name: "faults/idle-timeout", run: idle_timeout },
     Scenario { name: "faults/no-listener-hyperkit", run: no_listener_hyperkit },
+    Scenario { name: "faults/probe", run: probe },
     Scenario { name: "faults/connect-timeout", run: connect_timeout },
     Scenario { name: "faults/bad-clients", run: bad_clients },
     Scenario { name: "faults/retry-while-booting", run: retry_while_booting },
@@ -466,6 +467,72 @@ fn no_listener_hyperkit(ctx: &mut Ctx) -> Result<()> {
     let refused = events.iter().filter(|e| e.contains("closed before answering CONNECT")).count();
     ensure!(refused == 3, "the shim should have seen the device refuse 3 CONNECTs: {events:?}");
     Ok(())
+}
+
+/// `hvcat -z` against a guest port with no listener, then with one: in the
+/// guest over CID 1, from the host through the hybrid socket, and through the
+/// hyperkit shim (where hyperkit's close of a refused connection is the only
+/// answer). Each probe with no listener exits 1 saying refused and naming the
+/// address; each with one exits 0, and the listener sees a connection that
+/// sent nothing and ended at once.
+fn probe(ctx: &mut Ctx) -> Result<()> {
+    ctx.need_guest_hvcat()?;
+    let hvcat = ctx.host_hvcat()?;
+    let port = ctx.port();
+    let hk_dir = ctx.host_path(&format!("zp{port}"));
+    std::fs::create_dir_all(&hk_dir)?;
+    let _shim = HyperkitShim::start(&hk_dir, &ctx.vm.uds_path(), 3, &[])?;
+    let host_probe = |ctx: &Ctx, uri: &str| -> Result<Exit> {
+        let args = ["-z".to_string(), "-v".to_string(), uri.to_string()];
+        HostProc::spawn(ctx, "zp", &hvcat, &args, HostStdin::Null, Path::new("/dev/null"))?
+            .finish(Duration::from_secs(10))
+    };
+    let uris = [
+        format!("vsock://1:{port}"),
+        hybrid_uri(ctx, port),
+        format!("hyperkit://:{port}{}", hk_dir.display()),
+    ];
+    let probe_all = |ctx: &mut Ctx| -> Result<Vec<Exit>> {
+        let guest = guest::timed(&mut ctx.vm, &format!("hvcat -z -v {}", uris[0]))?;
+        Ok(vec![guest, host_probe(ctx, &uris[1])?, host_probe(ctx, &uris[2])?])
+    };
+
+    for (uri, exit) in uris.iter().zip(probe_all(ctx)?) {
+        let first = exit.stderr.lines().next().unwrap_or("");
+        ensure!(
+            exit.code == 1 && first.starts_with(&format!("hvcat: connect {uri}: connection refused")),
+            "-z {uri}, no listener: expected exit 1 and `hvcat: connect {uri}: connection refused...`; got {exit:?}"
+        );
+        eprintln!("  no listener: exit 1 after {}: {first}", util::secs(exit.elapsed));
+    }
+
+    // One listener, `-k`: each probe is one connection that sends nothing.
+    let listener = format!("zp{port}");
+    guest::start(&mut ctx.vm, &listener, &format!("hvcat -v -l -k vsock://:{port} < /dev/null"))?;
+    guest::wait_ready(&mut ctx.vm, &listener, "listening on")?;
+    for (uri, exit) in uris.iter().zip(probe_all(ctx)?) {
+        let said = format!("hvcat: {uri} accepts connections");
+        ensure!(
+            exit.code == 0 && exit.stderr.lines().any(|l| l == said),
+            "-z {uri}, listener up: expected exit 0 and {said:?}; got {exit:?}"
+        );
+        eprintln!("  listener up: exit 0 after {}", util::secs(exit.elapsed));
+    }
+    // Each probe's connection ends with a line: no bytes either way, or, when
+    // vhost-device-vsock resets the guest's side because the host closed
+    // straight after `OK`, "not connected" (ENOTCONN; seen 1 of 2 runs).
+    let log = ctx.vm.sh_ok(&format!(
+        "wait_for '[ $(grep -vc -e \"listening on\" -e \"connection from\" $B/{listener}.err) -ge 3 ]' 10; cat $B/{listener}.err"
+    ))?;
+    let ends: Vec<&str> =
+        log.lines().filter(|l| !l.contains("listening on") && !l.contains("connection from")).collect();
+    let quiet = |l: &&str| l.contains(": sent 0 bytes, received 0 bytes") || l.contains("not connected");
+    ensure!(
+        ends.len() == 3 && ends.iter().all(quiet),
+        "the listener should have seen 3 connections end with no data; its log:\n{log}"
+    );
+    eprintln!("  the listener saw: {ends:?}");
+    guest::kill(&mut ctx.vm, &listener)
 }
 
 /// Sends SIGCONT to a process stopped with SIGSTOP when dropped.
