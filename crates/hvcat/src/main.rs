@@ -18,7 +18,7 @@ use cli::Cli;
 use copy::{Moved, Source, StdinPump};
 use exec::Exec;
 use hvtools::cli::{parse_addr, Failure};
-use hvtools::idle::{idle_error, Activity, Watchdog};
+use hvtools::idle::{Activity, Watchdog};
 
 fn main() -> ExitCode {
     hvtools::cli::main("hvcat", |cli: &Cli| cli.verbose, run)
@@ -181,13 +181,16 @@ fn serve_one(stream: Stream, mode: &Mode, serving: Serving) -> io::Result<()> {
     let moved = match mode {
         Mode::Stdio(source) => copy::stdio(stream, source, serving.shutdown, &activity),
         Mode::Echo => copy::echo(&stream, &activity),
-        Mode::Exec(exec) => exec.run(stream).and_then(|status| match status.success() {
-            true => Ok(Moved::default()),
-            false => Err(io::Error::other(format!("{peer}: the command ended with {status}"))),
+        Mode::Exec(exec) => exec.run(stream).and_then(|status| {
+            if status.success() {
+                Ok(Moved::default())
+            } else {
+                Err(io::Error::other(format!("{peer}: the command ended with {status}")))
+            }
         }),
     };
-    if let (Some(limit), true) = (serving.idle_timeout, watchdog.is_some_and(Watchdog::finish)) {
-        return Err(idle_error(&peer, limit));
+    if let Some(watchdog) = watchdog {
+        watchdog.finish(&peer)?; // an idle timeout is what ended the copying, if it fired
     }
     let moved = moved?;
     if let Some(expected) = serving.expect_bytes.filter(|&n| n != moved.received) {

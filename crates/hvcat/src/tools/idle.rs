@@ -84,6 +84,7 @@ impl<T: Write> Write for Counted<'_, T> {
 /// (`shutdown(2)` with `SHUT_RDWR`), which wakes any read or write blocked on it.
 pub struct Watchdog {
     activity: Arc<Activity>,
+    limit: Duration,
     /// Dropped when the connection is done: wakes the thread, which then exits.
     done: Option<Sender<()>>,
     thread: Option<thread::JoinHandle<()>>,
@@ -108,13 +109,23 @@ impl Watchdog {
                 Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
             }
         });
-        Ok(Watchdog { activity: Arc::clone(activity), done: Some(done), thread: Some(thread) })
+        Ok(Watchdog { activity: Arc::clone(activity), limit, done: Some(done), thread: Some(thread) })
     }
 
-    /// Stops watching; whether the connection had been shut down for idling.
-    pub fn finish(mut self) -> bool {
+    /// Stops watching; a [`io::ErrorKind::TimedOut`] error naming `peer` if the
+    /// connection had been shut down for idling.
+    pub fn finish(mut self, peer: &str) -> io::Result<()> {
         self.stop();
-        self.activity.idled_out()
+        if self.activity.idled_out() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "{peer}: nothing moved either way for {} s (--idle-timeout); closed the connection",
+                    self.limit.as_secs_f64()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn stop(&mut self) {
@@ -129,17 +140,6 @@ impl Drop for Watchdog {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// The error of a connection that idled out.
-pub fn idle_error(peer: &str, limit: Duration) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::TimedOut,
-        format!(
-            "{peer}: nothing moved either way for {} s (--idle-timeout); closed the connection",
-            limit.as_secs_f64()
-        ),
-    )
 }
 
 #[cfg(all(test, unix))]
@@ -174,7 +174,13 @@ mod tests {
         let idle_from = Instant::now();
         assert_eq!(counted.read(&mut byte).unwrap(), 0);
         let waited = idle_from.elapsed();
-        assert!(activity.idled_out() && dog.finish(), "the watchdog fired");
+        assert!(activity.idled_out(), "the watchdog fired");
+        let err = dog.finish("PEER").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(
+            err.to_string(),
+            "PEER: nothing moved either way for 0.3 s (--idle-timeout); closed the connection"
+        );
         assert!(
             waited >= Duration::from_millis(240) && waited < Duration::from_millis(400),
             "woke after {waited:?}"
@@ -189,7 +195,7 @@ mod tests {
         let (stream, _peer) = pair(dir.path());
         let dog = Watchdog::start(&stream, &Arc::default(), Duration::from_secs(60)).unwrap();
         let started = Instant::now();
-        assert!(!dog.finish());
+        assert!(dog.finish("PEER").is_ok());
         assert!(started.elapsed() < Duration::from_secs(1));
         let activity = Activity::default();
         thread::sleep(Duration::from_millis(2));
