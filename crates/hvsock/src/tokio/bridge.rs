@@ -73,8 +73,12 @@ async fn join(a: &Stream, b: &Stream, idle: Option<Duration>) -> io::Result<Cros
     let last = LastMoved::new();
     let transfer = async { tokio::try_join!(pump(a, b, &last), pump(b, a, &last)) };
     tokio::pin!(transfer);
-    let idle = idle.unwrap_or(Duration::MAX);
+    let Some(idle) = idle else {
+        let (a_to_b, b_to_a) = transfer.await?;
+        return Ok(Crossed { a_to_b, b_to_a });
+    };
     loop {
+        // None: past the end of time, so never.
         let deadline = last.get().checked_add(idle);
         tokio::select! {
             done = &mut transfer => {
