@@ -59,3 +59,21 @@ pub use uri::{ParseError, Reason};
 pub fn local_cid() -> std::io::Result<u32> {
     transport::local_cid()
 }
+
+/// Removes the socket file of every listener still open in this process (hyperkit,
+/// hybrid and Unix listeners), as dropping them would; returns how many there were.
+/// A file that something else has put in a listener's place is left alone.
+///
+/// For a thread that handles `SIGTERM`, `SIGINT` or `SIGHUP` and then ends the process:
+/// a process that a signal ends runs no destructors, and would leave its socket files
+/// behind. The listeners go on listening, but can no longer be reached by path.
+///
+/// ```
+/// assert_eq!(hvsock::remove_listener_files(), 0);
+/// ```
+pub fn remove_listener_files() -> usize {
+    #[cfg(unix)]
+    return transport::socket_file::remove_all();
+    #[cfg(not(unix))]
+    return 0;
+}

@@ -105,13 +105,13 @@ impl Default for ConnectOptions {
 #[derive(Clone, Debug)]
 pub struct ListenOptions {
     pub(crate) mode: u32,
-    pub(crate) backlog: i32,
+    backlog: Option<i32>,
 }
 
 impl ListenOptions {
-    /// Mode 0600 for sockets on the filesystem, a backlog of 128.
+    /// Mode 0600 for sockets on the filesystem, the system's largest backlog.
     pub fn new() -> Self {
-        ListenOptions { mode: 0o600, backlog: 128 }
+        ListenOptions { mode: 0o600, backlog: None }
     }
 
     /// The permission bits of a listening socket created on the filesystem (hyperkit,
@@ -121,10 +121,39 @@ impl ListenOptions {
         self
     }
 
-    /// The `listen(2)` backlog.
+    /// The `listen(2)` backlog: how many connections may wait to be accepted. By
+    /// default the system's maximum ([`ListenOptions::max_backlog`]), as Go does: a
+    /// burst of clients that connect without blocking (tokio, Go, Python with a
+    /// timeout) is refused with `EAGAIN` once a Unix socket's backlog is full.
     pub fn backlog(mut self, backlog: i32) -> Self {
-        self.backlog = backlog;
+        self.backlog = Some(backlog);
         self
+    }
+
+    /// The backlog `listen(2)` is given.
+    pub(crate) fn listen_backlog(&self) -> i32 {
+        self.backlog.unwrap_or_else(Self::max_backlog)
+    }
+
+    /// The system's largest `listen(2)` backlog: `/proc/sys/net/core/somaxconn` on Linux
+    /// (4096 on current kernels), `SOMAXCONN` elsewhere.
+    ///
+    /// ```
+    /// assert!(hvsock::ListenOptions::max_backlog() >= 128);
+    /// ```
+    pub fn max_backlog() -> i32 {
+        #[cfg(target_os = "linux")]
+        if let Some(max) = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|text| text.trim().parse::<i32>().ok())
+            .filter(|max| *max > 0)
+        {
+            return max;
+        }
+        #[cfg(unix)]
+        return libc::SOMAXCONN;
+        #[cfg(windows)]
+        return i32::MAX; // Winsock's SOMAXCONN: "a reasonable maximum" chosen by the provider
     }
 }
 

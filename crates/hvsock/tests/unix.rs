@@ -70,14 +70,69 @@ fn a_stale_socket_file_is_replaced() {
     exchange(client.join().unwrap(), server, 10, 10);
 }
 
+/// A second listener on the path of a live one fails at once, and the live one sees no
+/// connection from the check: ours (bound privately and linked into place) or anyone's.
 #[test]
-fn a_live_listener_is_never_replaced() {
+fn a_live_listener_is_never_replaced_nor_connected_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let (theirs, ours) = (dir.path().join("theirs"), dir.path().join("ours"));
+    let foreign = UnixListener::bind(&theirs).unwrap();
+    let first = Listener::bind(&unix(&ours)).unwrap();
+    for path in [&theirs, &ours] {
+        let err = Listener::bind(&unix(path)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AddrInUse);
+        assert!(err.to_string().contains("another process is listening on"), "{err}");
+    }
+    foreign.set_nonblocking(true).unwrap();
+    first.set_nonblocking(true).unwrap();
+    assert_eq!(foreign.accept().unwrap_err().kind(), ErrorKind::WouldBlock, "the check connected");
+    assert_eq!(first.accept().unwrap_err().kind(), ErrorKind::WouldBlock, "the check connected");
+    assert!(Stream::connect(&unix(&ours)).is_ok(), "the first listener is still reachable");
+}
+
+/// A listener whose backlog is full: the second one fails at once instead of waiting
+/// for a place in the queue.
+#[test]
+fn a_busy_listener_is_reported_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s");
-    let _live = UnixListener::bind(&path).unwrap();
-    let err = Listener::bind(&unix(&path)).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::AddrInUse);
+    let _busy = Listener::bind_with(&unix(&path), &ListenOptions::new().backlog(1)).unwrap();
+    let mut queued = Vec::new();
+    loop {
+        let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).unwrap();
+        socket.set_nonblocking(true).unwrap();
+        match socket.connect(&socket2::SockAddr::unix(&path).unwrap()) {
+            Ok(()) => queued.push(socket),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) => panic!("{e}"),
+        }
+        assert!(queued.len() < 100, "the backlog never filled");
+    }
+    let (done, result) = std::sync::mpsc::channel();
+    let uri = unix(&path);
+    thread::spawn(move || done.send(Listener::bind(&uri).map(drop)));
+    let err = result.recv_timeout(std::time::Duration::from_secs(2)).expect("the check hangs").unwrap_err();
     assert!(err.to_string().contains("another process is listening on"), "{err}");
+}
+
+/// By default the backlog is the system's maximum: a burst of 2000 clients that connect
+/// without blocking all get in, though nothing accepts yet.
+#[test]
+fn the_default_backlog_holds_a_burst_of_2000_non_blocking_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let _listener = Listener::bind(&unix(&path)).unwrap();
+    let want = 2000.min(ListenOptions::max_backlog() as usize);
+    assert!(want >= 2000 || cfg!(not(target_os = "linux")), "somaxconn is only {want} here");
+    let mut clients = Vec::new();
+    for i in 0..want {
+        let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).unwrap();
+        socket.set_nonblocking(true).unwrap();
+        socket
+            .connect(&socket2::SockAddr::unix(&path).unwrap())
+            .unwrap_or_else(|e| panic!("client {i} of {want}: {e}"));
+        clients.push(socket);
+    }
 }
 
 #[test]

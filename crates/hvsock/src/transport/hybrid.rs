@@ -25,7 +25,7 @@ pub(crate) fn connect(addr: &HybridAddr, options: &ConnectOptions) -> io::Result
 /// Listens on `<uds>_<port>`, where the device connects when the guest connects to the
 /// host's port.
 pub(crate) fn bind(addr: &HybridAddr, options: &ListenOptions) -> io::Result<Bound> {
-    let (socket, file) = unix::listen_path(&addr.listen_path(), options)?;
+    let (socket, file) = super::socket_file::listen(&addr.listen_path(), options)?;
     Ok(Bound { socket, local: Addr::Hybrid(addr.clone()), file: Some(file) })
 }
 

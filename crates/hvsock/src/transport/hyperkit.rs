@@ -27,6 +27,6 @@ pub(crate) fn connect(addr: &HyperkitAddr, options: &ConnectOptions) -> io::Resu
 /// Listens on `<dir>/00000002.%08x`, where hyperkit connects when the guest connects to
 /// the host's port.
 pub(crate) fn bind(addr: &HyperkitAddr, options: &ListenOptions) -> io::Result<Bound> {
-    let (socket, file) = unix::listen_path(&addr.listen_path(), options)?;
+    let (socket, file) = super::socket_file::listen(&addr.listen_path(), options)?;
     Ok(Bound { socket, local: Addr::Hyperkit(addr.clone()), file: Some(file) })
 }

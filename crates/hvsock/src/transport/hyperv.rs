@@ -53,7 +53,7 @@ pub(crate) fn bind(addr: &HvAddr, options: &ListenOptions) -> io::Result<Bound> 
         ),
         _ => e,
     })?;
-    socket.listen(options.backlog)?;
+    socket.listen(options.listen_backlog())?;
     let local = local_addr(&socket).unwrap_or(Addr::HyperV(HvAddr::new(VmId::Guid(vm), addr.service)));
     Ok(Bound { socket, local, file: None })
 }

@@ -17,6 +17,8 @@ pub(crate) mod hybrid;
 mod hyperkit;
 #[cfg(windows)]
 mod hyperv;
+#[cfg(unix)]
+pub(crate) mod socket_file;
 pub(crate) mod tcp;
 #[cfg(unix)]
 pub(crate) mod unix;
@@ -84,7 +86,7 @@ pub(crate) struct Bound {
 }
 
 #[cfg(unix)]
-pub(crate) use unix::SocketFile;
+pub(crate) use socket_file::SocketFile;
 
 /// Stands in for the socket-file guard where there are no Unix sockets.
 #[cfg(not(unix))]

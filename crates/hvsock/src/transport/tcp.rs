@@ -43,7 +43,7 @@ pub(crate) fn bind(addr: &TcpAddr, options: &ListenOptions) -> io::Result<Bound>
     let socket = Socket::new(Domain::for_address(target), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
     socket.bind(&SockAddr::from(target))?;
-    socket.listen(options.backlog)?;
+    socket.listen(options.listen_backlog())?;
     let local = socket.local_addr()?.as_socket().map_or(Addr::Unnamed, |s| Addr::Tcp(addr_of(&s)));
     Ok(Bound { socket, local, file: None })
 }

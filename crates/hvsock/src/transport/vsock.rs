@@ -58,7 +58,7 @@ pub(crate) fn explain(err: io::Error, addr: &VsockAddr) -> io::Error {
 pub(crate) fn bind(addr: &VsockAddr, options: &ListenOptions) -> io::Result<Bound> {
     let socket = Socket::new(Domain::VSOCK, Type::STREAM, None)?;
     socket.bind(&sockaddr(addr))?;
-    socket.listen(options.backlog)?;
+    socket.listen(options.listen_backlog())?;
     let local = local_addr(&socket)?;
     Ok(Bound { socket, local, file: None })
 }
