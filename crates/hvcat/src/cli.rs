@@ -28,6 +28,7 @@ EXAMPLES:
   The host side of a guest's vsock://2:52:    hvcat -l hybrid://:52/run/vm/v.sock
   Expose a guest's port 22 on a Unix socket:  hvcat -l -k unix:///run/g.sock --relay hybrid://:22/run/vm/v.sock
   Forward host TCP port 8080 into a guest:    hvcat -l -k tcp://127.0.0.1:8080 --relay vsock://4:80
+  Echo for guests 3 and 4 only, 16 at a time: hvcat -l --echo -m 16 --allow 3,4 vsock://:7
 
 EXIT STATUS:
   0 success, 1 connection or I/O failure, 2 bad usage or invalid address.";
@@ -69,6 +70,21 @@ pub struct Cli {
     /// As --exec, but CMD runs through /bin/sh -c
     #[arg(short = 'c', long, value_name = "CMD")]
     pub sh_exec: Option<String>,
+
+    /// With -k or --echo: serve at most N connections at once; more wait to be accepted
+    /// until one ends
+    #[arg(short = 'm', long, value_name = "N", requires = "listen", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_conns: Option<u32>,
+
+    /// With -l: admit only these peers, closing any other at once (logged): vsock CIDs
+    /// (3, host, local), Hyper-V VM GUIDs or names, or for tcp:// IP addresses
+    #[arg(long, value_name = "PEER,...", requires = "listen", value_delimiter = ',')]
+    pub allow: Vec<String>,
+
+    /// With -l on unix://, hybrid:// or hyperkit://: admit only processes of these user
+    /// ids (on hybrid and hyperkit sockets the peer is the VMM, not the guest)
+    #[arg(long, value_name = "UID,...", requires = "listen", value_delimiter = ',')]
+    pub allow_uid: Vec<u32>,
 
     #[command(flatten)]
     pub connect: ConnectArgs,

@@ -85,7 +85,7 @@ impl StdinPump {
                     activity
                         .count(stream)
                         .write_all(&buf)
-                        .map_err(|e| named(e, "writing", &stream.peer_addr().to_string()))?;
+                        .map_err(|e| named(e, "writing", &hvtools::serve::peer_name(stream)))?;
                     sent += buf.len() as u64;
                     let _ = self.spare.try_send(buf);
                 }
@@ -128,7 +128,7 @@ pub fn stdio(stream: Stream, source: &Source, shutdown: bool, activity: &Arc<Act
             Source::Stdin => None,
             Source::Pump(pump) => Some(Arc::clone(pump)),
         };
-        thread::spawn(move || {
+        thread::Builder::new().spawn(move || {
             let sent = match pump {
                 Some(pump) => pump.forward(&stream, shutdown, &stop, &activity),
                 None => stdin_to(&stream, &activity).and_then(|sent| {
@@ -139,9 +139,13 @@ pub fn stdio(stream: Stream, source: &Source, shutdown: bool, activity: &Arc<Act
                 }),
             };
             let _ = done_tx.send(sent);
-        });
+        })?;
     }
     let received = to_stdout(&stream, activity);
+    if matches!(&received, Err(e) if e.kind() == io::ErrorKind::BrokenPipe) {
+        // Standard output was closed under us (`| head -c 10`): end as cat does.
+        hvtools::signals::stdout_closed();
+    }
     let terminal = io::stdin().is_terminal();
     let idled_out = || {
         // Shut down for idling: stop sending (the pump stops by itself; a direct reader
@@ -177,7 +181,7 @@ pub fn stdio(stream: Stream, source: &Source, shutdown: bool, activity: &Arc<Act
                 if matches!(source, Source::Stdin) {
                     tracing::info!(
                         "{}: the peer has closed; not waiting for standard input",
-                        stream.peer_addr()
+                        hvtools::serve::peer_name(&stream)
                     );
                     return Ok(Moved { received: received?, sent: 0 });
                 }
@@ -252,12 +256,12 @@ impl Read for RawStdin {
 
 #[cfg(not(unix))]
 fn stdin_to(stream: &Stream, activity: &Activity) -> io::Result<u64> {
-    pipe(io::stdin(), "standard input", activity.count(stream), &stream.peer_addr().to_string())
+    pipe(io::stdin(), "standard input", activity.count(stream), &hvtools::serve::peer_name(stream))
 }
 
 #[cfg(not(unix))]
 fn to_stdout(stream: &Stream, activity: &Activity) -> io::Result<u64> {
-    pipe(activity.count(stream), &stream.peer_addr().to_string(), io::stdout(), "standard output")
+    pipe(activity.count(stream), &hvtools::serve::peer_name(stream), io::stdout(), "standard output")
 }
 
 #[cfg(not(unix))]

@@ -59,7 +59,7 @@ impl Exec {
             .spawn()
             .map_err(|e| self.spawn_error(e))?;
         let (child_in, child_out) = (child.stdin.take(), child.stdout.take());
-        let peer = stream.peer_addr().to_string();
+        let peer = hvtools::serve::peer_name(&stream);
         std::thread::scope(|scope| {
             if let Some(child_in) = child_in {
                 scope.spawn(|| hvtools::pipe(&stream, &peer, child_in, "the command's input"));

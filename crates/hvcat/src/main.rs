@@ -8,10 +8,9 @@ mod relay;
 use std::io::{self, Read};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
-use hvsock::{Addr, ListenOptions, Listener, Stream};
+use hvsock::{Addr, ListenOptions, Listener, PeerFilter, Stream};
 use tracing::{info, warn};
 
 use cli::Cli;
@@ -19,6 +18,7 @@ use copy::{Moved, Source, StdinPump};
 use exec::Exec;
 use hvtools::cli::{parse_addr, Failure};
 use hvtools::idle::{Activity, Watchdog};
+use hvtools::serve::{self, Dispatch, Limits};
 
 fn main() -> ExitCode {
     hvtools::cli::main("hvcat", |cli: &Cli| cli.verbose, run)
@@ -65,8 +65,9 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     if cli.probe {
         return probe(&addr, cli);
     }
+    let limits = if cli.listen { limits(cli, &addr)? } else { Limits::default() };
     if let Some(to) = &cli.relay {
-        return relay(cli, &addr, parse_addr(to)?);
+        return relay(cli, &addr, parse_addr(to)?, limits);
     }
     let mode = if cli.echo {
         Mode::Echo
@@ -78,7 +79,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         Mode::Stdio(if cli.keep_open { Source::Pump(StdinPump::start()) } else { Source::Stdin })
     };
     if cli.listen {
-        listen(cli, &addr, mode)
+        listen(cli, &addr, mode, limits)
     } else {
         let stream = Stream::connect_with(&addr, &cli.connect.options())?;
         match &addr {
@@ -124,42 +125,45 @@ fn probe(addr: &Addr, cli: &Cli) -> Result<(), Failure> {
 /// so within milliseconds).
 const HYPERKIT_VERDICT: Duration = Duration::from_millis(250);
 
-fn listen(cli: &Cli, addr: &Addr, mode: Mode) -> Result<(), Failure> {
+fn listen(cli: &Cli, addr: &Addr, mode: Mode, limits: Limits) -> Result<(), Failure> {
     let listener = Listener::bind_with(addr, &ListenOptions::new().mode(cli.mode))?;
     info!("listening on {}", listener.local_addr());
     if !(cli.keep_open || cli.echo) {
-        let (stream, _) = listener.accept()?;
-        drop(listener);
-        info!("{}", describe(&stream));
+        let stream = serve::accept_admitted(&listener, limits.filter.as_ref())?;
+        drop(listener); // one connection: stop listening, as nc does
         return serve(stream, &mode, cli);
     }
-    let mode = Arc::new(mode);
-    loop {
-        let (stream, _) = match listener.accept() {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                warn!("{e}");
-                thread::sleep(hvtools::ACCEPT_PAUSE);
-                continue;
-            }
-        };
-        info!("{}", describe(&stream));
-        match &*mode {
-            Mode::Stdio(_) => {
-                if let Err(Failure::Io(e)) = serve(stream, &mode, cli) {
-                    warn!("{e}");
-                }
-            }
-            _ => {
-                let (mode, serving) = (Arc::clone(&mode), Serving::of(cli));
-                thread::spawn(move || {
-                    if let Err(e) = serve_one(stream, &mode, serving) {
-                        warn!("{e}");
-                    }
-                });
-            }
+    let dispatch = match mode {
+        Mode::Stdio(_) => Dispatch::Inline, // standard input and output are one
+        _ => Dispatch::Thread,
+    };
+    let serving = Serving::of(cli);
+    serve::serve(&listener, &limits, dispatch, move |stream| {
+        if let Err(e) = serve_one(stream, &mode, serving) {
+            warn!("{e}");
         }
+    })
+}
+
+/// Who may connect and how many at once, from `--allow`, `--allow-uid` and `-m`.
+fn limits(cli: &Cli, addr: &Addr) -> Result<Limits, Failure> {
+    if cli.max_conns.is_some() && !(cli.keep_open || cli.echo) {
+        return Err(Failure::Usage(
+            "--max-conns needs -k or --echo: without them hvcat serves one connection".into(),
+        ));
     }
+    let mut filter = PeerFilter::new(addr);
+    let usage = |e: io::Error| match e.kind() {
+        io::ErrorKind::InvalidInput | io::ErrorKind::Unsupported => Failure::Usage(e.to_string()),
+        _ => Failure::Io(e),
+    };
+    for peer in &cli.allow {
+        filter.allow(peer.trim()).map_err(|e| usage(io::Error::new(e.kind(), format!("--allow: {e}"))))?;
+    }
+    for &uid in &cli.allow_uid {
+        filter.allow_uid(uid).map_err(|e| usage(io::Error::new(e.kind(), format!("--allow-uid: {e}"))))?;
+    }
+    Ok(Limits { max_conns: cli.max_conns.map(|n| n as usize), filter: filter.is_active().then_some(filter) })
 }
 
 fn serve(stream: Stream, mode: &Mode, cli: &Cli) -> Result<(), Failure> {
@@ -169,10 +173,7 @@ fn serve(stream: Stream, mode: &Mode, cli: &Cli) -> Result<(), Failure> {
 /// Serves one connection and logs what it moved.
 fn serve_one(stream: Stream, mode: &Mode, serving: Serving) -> io::Result<()> {
     let started = Instant::now();
-    let peer = match stream.peer_addr() {
-        Addr::Unnamed => stream.local_addr().to_string(),
-        named => named.to_string(),
-    };
+    let peer = serve::peer_name(&stream);
     let activity = Arc::new(Activity::default());
     let watchdog = match serving.idle_timeout {
         Some(limit) => Some(Watchdog::start(&stream, &activity, limit)?),
@@ -224,18 +225,15 @@ fn short_transfer(peer: &str, received: u64, expected: u64) -> io::Error {
     }
 }
 
-fn relay(cli: &Cli, from: &Addr, to: Addr) -> Result<(), Failure> {
-    let listen = ListenOptions::new().mode(cli.mode);
-    Ok(relay::run(from, to, &listen, cli.connect.options(), cli.keep_open, cli.idle_timeout)?)
-}
-
-/// "connection from PEER", or where the transport does not name the peer, the address
-/// it came in on.
-fn describe(accepted: &Stream) -> String {
-    match accepted.peer_addr() {
-        Addr::Unnamed => format!("accepted a connection on {}", accepted.local_addr()),
-        peer => format!("connection from {peer}"),
-    }
+fn relay(cli: &Cli, from: &Addr, to: Addr, limits: Limits) -> Result<(), Failure> {
+    let plan = relay::Plan {
+        listen: ListenOptions::new().mode(cli.mode),
+        connect: cli.connect.options(),
+        keep_open: cli.keep_open,
+        idle: cli.idle_timeout,
+        limits,
+    };
+    Ok(relay::run(from, to, plan)?)
 }
 
 #[cfg(windows)]

@@ -6,47 +6,78 @@ use std::time::{Duration, Instant};
 
 use hvsock::tokio::{bridge, bridge_with_idle_timeout, Listener, Stream};
 use hvsock::{Addr, ConnectOptions, ListenOptions};
+use hvtools::serve::{Limits, ACCEPT_PAUSE};
+use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
-/// Listens on `from` and relays each connection to `to`: one connection, or with
-/// `keep_open` every connection, concurrently; a connection on which nothing crosses
-/// for `idle` is closed. A failing connection is logged and never stops the listener.
-pub fn run(
-    from: &Addr,
-    to: Addr,
-    listen: &ListenOptions,
-    connect: ConnectOptions,
-    keep_open: bool,
-    idle: Option<Duration>,
-) -> io::Result<()> {
+/// How to relay.
+pub struct Plan {
+    pub listen: ListenOptions,
+    pub connect: ConnectOptions,
+    /// Serve connection after connection, concurrently; otherwise one.
+    pub keep_open: bool,
+    /// Close a connection on which nothing crosses for this long.
+    pub idle: Option<Duration>,
+    pub limits: Limits,
+}
+
+/// Listens on `from` and relays each connection to `to`, as `plan` says. A failing
+/// connection is logged and never stops the listener.
+pub fn run(from: &Addr, to: Addr, plan: Plan) -> io::Result<()> {
     raise_open_file_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let listener = Listener::bind_with(from, listen)?;
+        let listener = Listener::bind_with(from, &plan.listen)?;
         info!("relaying {} to {to}", listener.local_addr());
-        let target = Arc::new((to, connect));
+        let target = Arc::new((to, plan.connect, plan.idle));
+        if !plan.keep_open {
+            let (client, peer) = accept_admitted(&listener, &plan.limits).await?;
+            drop(listener); // one connection: stop listening, as plain -l does
+            let (to, connect, idle) = &*target;
+            return relay_one(client, &peer, to, connect, *idle).await;
+        }
+        let slots = plan.limits.max_conns.map(|max| (max, Arc::new(Semaphore::new(max))));
+        let mut said = false;
         loop {
-            let (client, peer) = match listener.accept().await {
+            let slot = match &slots {
+                Some((max, slots)) => {
+                    if slots.available_permits() == 0 && !std::mem::replace(&mut said, true) {
+                        info!("{max} connections open (--max-conns): not accepting more until one ends");
+                    }
+                    Some(Arc::clone(slots).acquire_owned().await.expect("the semaphore is never closed"))
+                }
+                None => None,
+            };
+            let (client, peer) = match accept_admitted(&listener, &plan.limits).await {
                 Ok(accepted) => accepted,
                 Err(e) => {
                     warn!("{e}");
-                    tokio::time::sleep(hvtools::ACCEPT_PAUSE).await;
+                    tokio::time::sleep(ACCEPT_PAUSE).await;
                     continue;
                 }
             };
             let target = Arc::clone(&target);
-            let session = tokio::spawn(async move {
-                let (to, connect) = &*target;
-                if let Err(e) = relay_one(client, &peer, to, connect, idle).await {
+            tokio::spawn(async move {
+                let (to, connect, idle) = &*target;
+                if let Err(e) = relay_one(client, &peer, to, connect, *idle).await {
                     warn!("{e}");
                 }
+                drop(slot);
             });
-            if !keep_open {
-                let _ = session.await;
-                return Ok(());
-            }
         }
     })
+}
+
+/// Accepts the next connection that the limits' filter admits; refused ones are closed
+/// and logged.
+async fn accept_admitted(listener: &Listener, limits: &Limits) -> io::Result<(Stream, Addr)> {
+    loop {
+        let (client, peer) = listener.accept().await?;
+        match limits.filter.as_ref().map_or(Ok(()), |f| f.check_async(&client)) {
+            Ok(()) => return Ok((client, peer)),
+            Err(refusal) => warn!("{refusal}"),
+        }
+    }
 }
 
 async fn relay_one(
@@ -57,14 +88,28 @@ async fn relay_one(
     idle: Option<Duration>,
 ) -> io::Result<()> {
     let started = Instant::now();
-    let upstream = Stream::connect_with(to, connect).await?;
+    let from = match peer {
+        Addr::Unnamed => format!("a connection on {}", client.local_addr()),
+        named => named.to_string(),
+    };
+    // A client that leaves while the upstream keeps us waiting (a full backlog, a guest
+    // that does not answer) is not waited for.
+    let upstream = tokio::select! {
+        upstream = Stream::connect_with(to, connect) => upstream?,
+        _ = client.closed() => {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                format!("{from} closed before {to} answered; gave up connecting"),
+            ))
+        }
+    };
     let crossed = match idle {
         Some(idle) => bridge_with_idle_timeout(&client, &upstream, idle).await,
         None => bridge(&client, &upstream).await,
     };
-    let crossed = crossed.map_err(|e| io::Error::new(e.kind(), format!("relaying {peer} to {to}: {e}")))?;
+    let crossed = crossed.map_err(|e| io::Error::new(e.kind(), format!("relaying {from} to {to}: {e}")))?;
     info!(
-        "{peer} -> {to}: {} bytes there, {} bytes back in {:.3} s",
+        "{from} -> {to}: {} bytes there, {} bytes back in {:.3} s",
         crossed.a_to_b,
         crossed.b_to_a,
         started.elapsed().as_secs_f64()

@@ -31,6 +31,7 @@ mod handle;
 pub mod hybrid_proto;
 mod listener;
 mod options;
+mod peer;
 mod stream;
 #[cfg(feature = "tokio")]
 pub mod tokio;
@@ -45,6 +46,7 @@ pub use addr::{
 pub use error::AddrError;
 pub use listener::{Incoming, Listener};
 pub use options::{ConnectOptions, ListenOptions, Retry};
+pub use peer::{PeerCredentials, PeerFilter};
 pub use stream::Stream;
 pub use uri::{ParseError, Reason};
 

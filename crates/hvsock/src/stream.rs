@@ -94,6 +94,16 @@ impl Stream {
         &self.peer
     }
 
+    /// The process at the other end of a Unix-socket connection (unix, hybrid and
+    /// hyperkit; on the last two, the VMM): `SO_PEERCRED` on Linux, `getpeereid(3)` on
+    /// macOS. Fails on other transports.
+    pub fn peer_credentials(&self) -> io::Result<crate::PeerCredentials> {
+        #[cfg(unix)]
+        return crate::peer::credentials_of(std::os::fd::AsFd::as_fd(&self.socket));
+        #[cfg(not(unix))]
+        return Err(crate::error::unsupported("peer credentials (Unix sockets)"));
+    }
+
     /// `shutdown(2)`: `Shutdown::Write` sends end-of-file to the peer, which can still
     /// answer (half-close).
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {

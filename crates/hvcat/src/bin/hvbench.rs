@@ -82,7 +82,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     if let Some(uri) = &cli.server {
         let listener = Listener::bind_with(&parse_addr(uri)?, &ListenOptions::new())?;
         tracing::info!("serving benchmarks on {}", listener.local_addr());
-        hvtools::serve(listener, bench::serve, |e| tracing::warn!("{e}"));
+        hvtools::serve_each(&listener, bench::serve);
     }
     if cli.sizes.iter().any(|&s| s == 0 || s > 64 << 20) {
         return Err(Failure::Usage("write sizes must be from 1 byte to 64M".into()));

@@ -49,6 +49,9 @@ pub fn main<C: Parser>(
         }
     };
     crate::log::init(tool, verbose(&cli));
+    if let Err(e) = crate::signals::install() {
+        tracing::warn!("cannot handle SIGINT/SIGTERM/SIGHUP (socket files may be left behind): {e}");
+    }
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(message)) => {

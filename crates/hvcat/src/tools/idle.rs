@@ -96,7 +96,7 @@ impl Watchdog {
         let stream = stream.try_clone()?;
         let (done, wake) = mpsc::channel::<()>();
         let watched = Arc::clone(activity);
-        let thread = thread::spawn(move || loop {
+        let thread = thread::Builder::new().spawn(move || loop {
             let deadline = watched.last() + limit;
             let now = Instant::now();
             if now >= deadline {
@@ -108,7 +108,7 @@ impl Watchdog {
                 Err(RecvTimeoutError::Timeout) => {}
                 Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
             }
-        });
+        })?;
         Ok(Watchdog { activity: Arc::clone(activity), limit, done: Some(done), thread: Some(thread) })
     }
 

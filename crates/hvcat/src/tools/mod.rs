@@ -9,6 +9,8 @@ pub mod log;
 pub mod payload;
 pub mod progress;
 pub mod report;
+pub mod serve;
+pub mod signals;
 pub mod stress;
 #[cfg(unix)]
 pub mod zerocopy;
@@ -72,39 +74,20 @@ pub fn named(err: io::Error, doing: &str, what: &str) -> io::Error {
 /// Sends a connection back everything it sends, then shuts down for writing; returns
 /// the byte count. Every read and write is recorded in `activity`.
 pub fn echo(stream: &hvsock::Stream, activity: &idle::Activity) -> io::Result<u64> {
-    let peer = stream.peer_addr().to_string();
+    let peer = crate::serve::peer_name(stream);
     let n = pipe(activity.count(stream), &peer, activity.count(stream), &peer)?;
     stream.shutdown(std::net::Shutdown::Write)?;
     Ok(n)
 }
 
-/// How long a listener pauses after a failed accept (out of file descriptors, say), so
-/// that it neither spins nor floods the log, and the failure can pass.
-pub const ACCEPT_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// Serves connections on `listener` forever, each on a thread of its own; errors (of a
-/// connection, or of an accept, after which it pauses) are reported through `on_error`
-/// and do not stop the others.
-pub fn serve(
-    listener: hvsock::Listener,
-    handler: fn(hvsock::Stream) -> io::Result<()>,
-    on_error: fn(io::Error),
-) -> ! {
-    loop {
-        let stream = match listener.accept() {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                on_error(e);
-                std::thread::sleep(ACCEPT_PAUSE);
-                continue;
-            }
-        };
-        std::thread::spawn(move || {
-            if let Err(e) = handler(stream) {
-                on_error(e);
-            }
-        });
-    }
+/// Serves `listener` forever, each connection on a thread of its own, for `hvstress -s`
+/// and `hvbench -s`; a connection's error is logged and never stops the others.
+pub fn serve_each(listener: &hvsock::Listener, handler: fn(hvsock::Stream) -> io::Result<()>) -> ! {
+    serve::serve(listener, &serve::Limits::default(), serve::Dispatch::Thread, move |stream| {
+        if let Err(e) = handler(stream) {
+            tracing::warn!("{e}");
+        }
+    })
 }
 
 /// Parses sizes like `4096`, `64K`, `1M`, `2G` (binary multiples).

@@ -21,7 +21,7 @@ use crate::{named, CHUNK};
 /// lab's guest (Linux 6.1 under TCG) that made hvcat 39 MB/s over vsock_loopback; with
 /// 256 KiB writes it is 105-112 MB/s (docs/performance.md).
 pub fn to_socket(from: BorrowedFd<'_>, what: &str, to: &Stream, activity: &Activity) -> io::Result<u64> {
-    let peer = to.peer_addr().to_string();
+    let peer = crate::serve::peer_name(to);
     #[cfg(target_os = "linux")]
     if !matches!(to.local_addr(), hvsock::Addr::Vsock(_)) {
         let out = to.as_socket().as_raw_fd();
@@ -52,7 +52,7 @@ pub fn to_socket(from: BorrowedFd<'_>, what: &str, to: &Stream, activity: &Activ
 /// into a file, which takes this path, never stalled. Until the cause is known the
 /// receiving side takes the path that was never seen to stall.
 pub fn from_socket(from: &Stream, to: BorrowedFd<'_>, what: &str, activity: &Activity) -> io::Result<u64> {
-    crate::pipe(activity.count(from), &from.peer_addr().to_string(), Fd(to), what)
+    crate::pipe(activity.count(from), &crate::serve::peer_name(from), Fd(to), what)
 }
 
 #[cfg(target_os = "linux")]

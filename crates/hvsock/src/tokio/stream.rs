@@ -33,6 +33,24 @@ impl Stream {
         &self.peer
     }
 
+    /// The process at the other end of a Unix-socket connection; see
+    /// [`crate::Stream::peer_credentials`].
+    pub fn peer_credentials(&self) -> io::Result<crate::PeerCredentials> {
+        #[cfg(unix)]
+        return crate::peer::credentials_of(std::os::fd::AsFd::as_fd(self));
+        #[cfg(not(unix))]
+        return Err(crate::error::unsupported("peer credentials (Unix sockets)"));
+    }
+
+    /// Completes once the peer has closed the connection both ways — not after a mere
+    /// half-close — without reading anything: for giving up on work done on behalf of a
+    /// client that has left (a relay's upstream connect, say). Unix sockets (unix,
+    /// hybrid, hyperkit) and vsock tell; a TCP peer's close looks like a half-close
+    /// until a write fails. After a half-close, and on Windows, this never completes.
+    pub async fn closed(&self) -> io::Result<()> {
+        self.closed_priv().await
+    }
+
     /// Borrowed read and write halves, usable at the same time.
     pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
         split::split(self)

@@ -141,6 +141,39 @@ impl Stream {
             }
         }
     }
+
+    /// Waits, reading nothing, until the peer has closed both ways: `POLLHUP` on Unix
+    /// sockets; on vsock, which raises `POLLHUP` only once this end has shut down too,
+    /// end-of-file together with `EPIPE` from an empty `send(2)`. After a half-close it
+    /// waits forever (a later close is not seen without reading).
+    pub(in crate::tokio) async fn closed_priv(&self) -> io::Result<()> {
+        loop {
+            let mut guard = self.io.ready(Interest::READABLE).await?;
+            let ready = guard.ready();
+            if ready.is_write_closed() || ready.is_error() || (ready.is_read_closed() && self.send_fails()) {
+                return Ok(());
+            }
+            if ready.is_read_closed() {
+                // A half-close, which tokio never clears: nothing more to watch for
+                // without reading, and the peer still waits for an answer.
+                return std::future::pending().await;
+            }
+            guard.clear_ready_matching(ready); // new data or a close wakes us again
+        }
+    }
+
+    /// Whether an empty `send(2)` fails as to a peer that has gone (a half-closed peer
+    /// still takes data).
+    fn send_fails(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        const FLAGS: libc::c_int = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+        #[cfg(not(target_os = "linux"))]
+        const FLAGS: libc::c_int = libc::MSG_DONTWAIT;
+        matches!(
+            self.io.get_ref().send_with_flags(&[], FLAGS),
+            Err(e) if matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset)
+        )
+    }
 }
 
 impl std::os::fd::AsRawFd for Stream {

@@ -126,6 +126,11 @@ impl Stream {
     pub(in crate::tokio) fn poll_shutdown_priv(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.io.poll_shutdown(cx)
     }
+
+    /// The reader thread cannot watch for a close without reading: never completes.
+    pub(in crate::tokio) async fn closed_priv(&self) -> io::Result<()> {
+        std::future::pending().await
+    }
 }
 
 /// Runs `f`, which blocks, on tokio's blocking pool.

@@ -1,0 +1,181 @@
+//! The one accept loop of the tools (`hvcat -l -k`, `--echo`, `--exec`, `hvstress -s`,
+//! `hvbench -s`): who may connect, how many at once, and a server that outlives every
+//! failure a client can provoke — out of descriptors, out of threads.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use hvsock::{Addr, Listener, PeerFilter, Stream};
+use tracing::{debug, info, warn};
+
+/// How long a listener pauses after a failed accept or a thread it could not start (out
+/// of file descriptors or tasks, say), so that it neither spins nor floods the log, and
+/// the shortage can pass.
+pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// What a server admits.
+#[derive(Clone, Debug, Default)]
+pub struct Limits {
+    /// At most this many connections at once; beyond it, accepting waits.
+    pub max_conns: Option<usize>,
+    /// Who may connect; a refused peer is closed at once and logged.
+    pub filter: Option<PeerFilter>,
+}
+
+/// Where each connection is served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dispatch {
+    /// One after another, on the accepting thread (`hvcat -l -k` with standard input).
+    Inline,
+    /// Each on a thread of its own.
+    Thread,
+}
+
+/// "connection from PEER", or where the transport does not name the peer, the address
+/// it came in on.
+pub fn describe(accepted: &Stream) -> String {
+    match accepted.peer_addr() {
+        Addr::Unnamed => format!("a connection on {}", accepted.local_addr()),
+        peer => format!("a connection from {peer}"),
+    }
+}
+
+/// The peer of a connection for messages: its address, or where the transport does not
+/// name it, the listening address.
+pub fn peer_name(stream: &Stream) -> String {
+    match stream.peer_addr() {
+        Addr::Unnamed => stream.local_addr().to_string(),
+        named => named.to_string(),
+    }
+}
+
+/// Accepts the next connection that `filter` admits; refused ones are closed and logged.
+pub fn accept_admitted(listener: &Listener, filter: Option<&PeerFilter>) -> io::Result<Stream> {
+    loop {
+        let (stream, _) = listener.accept()?;
+        match filter.map_or(Ok(()), |f| f.check(&stream)) {
+            Ok(()) => {
+                info!("{}", describe(&stream));
+                return Ok(stream);
+            }
+            Err(refusal) => warn!("{refusal}"),
+        }
+    }
+}
+
+/// Serves connections on `listener` forever with `handler`, within `limits`. Nothing a
+/// client does stops the loop: a failed accept or a thread that cannot be started is
+/// logged, that connection closed, and the loop pauses [`ACCEPT_PAUSE`].
+pub fn serve<H>(listener: &Listener, limits: &Limits, dispatch: Dispatch, handler: H) -> !
+where
+    H: Fn(Stream) + Send + Sync + 'static,
+{
+    let handler = Arc::new(handler);
+    let slots = Arc::new(Slots::new(limits.max_conns));
+    loop {
+        slots.wait_for_room();
+        let stream = match accept_admitted(listener, limits.filter.as_ref()) {
+            Ok(stream) => stream,
+            Err(e) => {
+                warn!("{e}");
+                thread::sleep(ACCEPT_PAUSE);
+                continue;
+            }
+        };
+        let slot = Slots::take(&slots);
+        match dispatch {
+            Dispatch::Inline => {
+                handler(stream);
+                drop(slot);
+            }
+            Dispatch::Thread => {
+                let (handler, name) = (Arc::clone(&handler), describe(&stream));
+                let spawned = thread::Builder::new().spawn(move || {
+                    handler(stream);
+                    drop(slot);
+                });
+                if let Err(e) = spawned {
+                    warn!("cannot start a thread for {name} ({e}): closed it");
+                    thread::sleep(ACCEPT_PAUSE);
+                }
+            }
+        }
+    }
+}
+
+/// Counts the connections being served, against an optional maximum.
+struct Slots {
+    max: Option<usize>,
+    open: Mutex<usize>,
+    freed: Condvar,
+    said: AtomicBool,
+}
+
+/// One connection's place; given back when dropped.
+struct Slot(Arc<Slots>);
+
+impl Slots {
+    fn new(max: Option<usize>) -> Slots {
+        Slots { max, open: Mutex::new(0), freed: Condvar::new(), said: AtomicBool::new(false) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, usize> {
+        self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits until fewer than the maximum are open.
+    fn wait_for_room(&self) {
+        let Some(max) = self.max else { return };
+        let mut open = self.lock();
+        if *open >= max {
+            if !self.said.swap(true, Ordering::Relaxed) {
+                info!("{max} connections open (--max-conns): not accepting more until one ends");
+            } else {
+                debug!("{max} connections open: waiting");
+            }
+        }
+        while *open >= max {
+            open = self.freed.wait(open).unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+
+    fn take(slots: &Arc<Slots>) -> Slot {
+        *slots.lock() += 1;
+        Slot(Arc::clone(slots))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        *self.0.lock() -= 1;
+        self.0.freed.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn slots_hold_the_maximum_and_wake_a_waiter_when_one_is_given_back() {
+        let slots = Arc::new(Slots::new(Some(2)));
+        let (a, _b) = (Slots::take(&slots), Slots::take(&slots));
+        let waiter = {
+            let slots = Arc::clone(&slots);
+            thread::spawn(move || {
+                let started = Instant::now();
+                slots.wait_for_room();
+                started.elapsed()
+            })
+        };
+        thread::sleep(Duration::from_millis(200));
+        assert!(!waiter.is_finished(), "room was found with 2 of 2 taken");
+        drop(a);
+        assert!(waiter.join().unwrap() >= Duration::from_millis(150));
+        Slots::new(None).wait_for_room(); // no maximum: never waits
+    }
+}
