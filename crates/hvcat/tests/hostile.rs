@@ -111,3 +111,28 @@ fn every_malformed_input_exits_2_naming_the_problem() {
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(left.is_empty(), "nothing created on disk: {left:?}");
 }
+
+/// A control character in a path (`%0A`, a newline) is shown escaped in messages, so
+/// that a message stays one line and shows what is there.
+#[test]
+fn control_characters_in_paths_are_escaped_in_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    for (uri, shown) in [
+        ("unix://./a%0Ab", "no socket at ./a\\nb (is the VM or service running?)"),
+        ("hybrid://:52/./v%09%1B.sock", "no socket at ./v\\t\\u{1b}.sock"),
+        ("hyperkit://:80/./d%0D", "no socket at ./d\\r/connect"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_hvcat"))
+            .arg(uri)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{uri}: {stderr}");
+        assert_eq!(stderr.matches('\n').count(), 1, "{uri}: one line: {stderr:?}");
+        assert!(!stderr.contains(['\r', '\t', '\u{1b}']), "{uri}: {stderr:?}");
+        assert!(stderr.starts_with(&format!("hvcat: connect {uri}: ")), "{uri}: {stderr:?}");
+        assert!(stderr.contains(shown), "{uri}: expected {shown:?} in {stderr:?}");
+    }
+}

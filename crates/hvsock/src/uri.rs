@@ -19,6 +19,7 @@ use std::str::FromStr;
 use uuid::Uuid;
 
 use crate::addr::service_from_port;
+use crate::error::escape_controls;
 use crate::{Addr, HvAddr, HybridAddr, HyperkitAddr, TcpAddr, VmId, VsockAddr};
 
 /// A URI that is not a valid address, with the part that is wrong.
@@ -95,7 +96,7 @@ pub enum Reason {
     #[error("hvsock:// takes no port after the VM: write hvsock://VM/SERVICE{0}")]
     PortAfterVm(&'static str),
     /// A VM name that cannot be one.
-    #[error("VM name `{0}` is not valid: {1}")]
+    #[error("VM name `{name}` is not valid: {why}", name = escape_controls(.0), why = .1)]
     BadVmName(String, &'static str),
     /// A `%` not followed by two hex digits, or an escape that is not UTF-8.
     #[error("bad percent-escape in `{0}`: use %XX with two hex digits, forming UTF-8")]

@@ -243,3 +243,13 @@ fn percent_codec_round_trips() {
     assert_eq!(percent_encode("a/b:c", false), "a%2Fb%3Ac");
     assert_eq!(percent_encode("a/b:c", true), "a/b:c");
 }
+
+#[test]
+fn messages_show_control_characters_escaped() {
+    let err = "hvsock://a%0Ab/1".parse::<Addr>().unwrap_err();
+    assert_eq!(err.reason, Reason::BadVmName("a\nb".into(), "it contains a control character"));
+    assert!(
+        err.to_string().ends_with("VM name `a\\nb` is not valid: it contains a control character"),
+        "{err}"
+    );
+}
