@@ -105,14 +105,18 @@ impl Stream {
         Ok(Stream { socket: self.socket.try_clone()?, local: self.local.clone(), peer: self.peer.clone() })
     }
 
-    /// `SO_RCVTIMEO`: reads fail with `WouldBlock`/`TimedOut` after `timeout`.
+    /// `SO_RCVTIMEO`: reads fail with `WouldBlock`/`TimedOut` after `timeout` (`None`:
+    /// never). As with `TcpStream`, a zero timeout is an `InvalidInput` error, and one too
+    /// short for the system (under 1 µs; 1 ms on Windows) is rounded up, never down to
+    /// the 0 that would mean "wait forever".
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.socket.set_read_timeout(timeout)
+        self.socket.set_read_timeout(socket_timeout(timeout)?)
     }
 
-    /// `SO_SNDTIMEO`: writes fail with `WouldBlock`/`TimedOut` after `timeout`.
+    /// `SO_SNDTIMEO`: writes fail with `WouldBlock`/`TimedOut` after `timeout`; zero and
+    /// tiny timeouts as in [`Stream::set_read_timeout`].
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.socket.set_write_timeout(timeout)
+        self.socket.set_write_timeout(socket_timeout(timeout)?)
     }
 
     /// The current `SO_RCVTIMEO`.
@@ -169,6 +173,25 @@ impl Stream {
     #[cfg(all(feature = "tokio", unix))]
     pub(crate) fn into_parts(self) -> (Socket, Addr, Addr) {
         (self.socket, self.local, self.peer)
+    }
+}
+
+/// The shortest socket timeout the system can hold: `SO_RCVTIMEO` takes a `timeval`
+/// (microseconds) on Unix and milliseconds on Windows; a shorter one would become 0.
+#[cfg(not(windows))]
+const SHORTEST_TIMEOUT: Duration = Duration::from_micros(1);
+#[cfg(windows)]
+const SHORTEST_TIMEOUT: Duration = Duration::from_millis(1);
+
+/// A read or write timeout as the socket option takes it: zero refused, as `std` does
+/// (for the socket it would mean "forever"), anything shorter than the system can hold
+/// rounded up to [`SHORTEST_TIMEOUT`].
+fn socket_timeout(timeout: Option<Duration>) -> io::Result<Option<Duration>> {
+    match timeout {
+        Some(timeout) if timeout.is_zero() => {
+            Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot set a 0 duration timeout"))
+        }
+        timeout => Ok(timeout.map(|t| t.max(SHORTEST_TIMEOUT))),
     }
 }
 

@@ -5,11 +5,12 @@
 mod common;
 
 use std::fs;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::thread;
+use std::time::{Duration, Instant};
 
 use common::*;
 use hvsock::{Addr, ListenOptions, Listener, Stream};
@@ -127,4 +128,35 @@ fn refused_and_missing_unix_sockets_are_named() {
     let err = Stream::connect(&unix(&path)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
     assert!(err.to_string().contains("connection refused: nothing listens on"), "{err}");
+}
+
+/// As `std::net::TcpStream`: a zero timeout is an error (`SO_RCVTIMEO` 0 would mean
+/// "forever"), and a timeout under a microsecond is rounded up to one, not down to 0.
+#[test]
+fn zero_and_sub_microsecond_read_and_write_timeouts_are_not_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let listener = UnixListener::bind(&path).unwrap();
+    let stream = Stream::connect(&unix(&path)).unwrap();
+    let (_server, _) = listener.accept().unwrap();
+    for err in [
+        stream.set_read_timeout(Some(Duration::ZERO)).unwrap_err(),
+        stream.set_write_timeout(Some(Duration::ZERO)).unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert_eq!(err.to_string(), "cannot set a 0 duration timeout");
+    }
+    assert_eq!(stream.read_timeout().unwrap(), None, "a refused timeout changes nothing");
+    stream.set_read_timeout(Some(Duration::from_nanos(1))).unwrap();
+    stream.set_write_timeout(Some(Duration::from_nanos(999))).unwrap();
+    let read = stream.read_timeout().unwrap().expect("a read timeout, not forever");
+    let write = stream.write_timeout().unwrap().expect("a write timeout, not forever");
+    assert!(read > Duration::ZERO && read < Duration::from_millis(50), "{read:?}");
+    assert!(write > Duration::ZERO && write < Duration::from_millis(50), "{write:?}");
+    let started = Instant::now();
+    let err = (&stream).read(&mut [0u8; 8]).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    stream.set_read_timeout(None).unwrap();
+    assert_eq!(stream.read_timeout().unwrap(), None);
 }
