@@ -222,14 +222,15 @@ impl Read for &Stream {
 }
 
 impl Write for &Stream {
-    /// `send(2)` (with `MSG_NOSIGNAL` where there is one: a closed peer gives `EPIPE`,
-    /// never `SIGPIPE`).
+    /// `send(2)` with `MSG_NOSIGNAL` where there is one (Apple systems: `SO_NOSIGPIPE`
+    /// on the socket): a closed peer gives `EPIPE`, never `SIGPIPE`.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&self.socket).write(buf)
+        transport::send(&self.socket, buf)
     }
 
+    /// `sendmsg(2)`, with `MSG_NOSIGNAL` as `write`.
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&self.socket).write_vectored(bufs)
+        transport::send_vectored(&self.socket, bufs)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -40,7 +40,7 @@ fn handshake(socket: &Socket, port: u32, deadline: Instant, reader: &mut ReplyRe
     let request = connect_request(port);
     let mut sent = 0;
     while sent < request.len() {
-        sent += socket.send(&request.as_bytes()[sent..])?;
+        sent += super::send(socket, &request.as_bytes()[sent..])?;
     }
     loop {
         let left = deadline::remaining(Some(deadline))?;

@@ -1,10 +1,10 @@
 //! One module per transport. Each turns an address into a connected or listening
 //! [`socket2::Socket`]; [`crate::Stream`] and [`crate::Listener`] do the rest.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::time::Instant;
 
-use socket2::{SockAddr, Socket};
+use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::error::{context, error};
 use crate::{Addr, ConnectOptions, ListenOptions};
@@ -90,6 +90,54 @@ pub(crate) use unix::SocketFile;
 #[cfg(not(unix))]
 #[derive(Debug)]
 pub(crate) struct SocketFile;
+
+/// The flags of every send: `MSG_NOSIGNAL` where there is one, so that writing to a
+/// peer that has closed fails with `EPIPE` instead of raising `SIGPIPE`, which kills a
+/// process that keeps the signal's default action (a C or Python host, say). Apple
+/// systems have no such flag: there every socket has `SO_NOSIGPIPE` (see [`socket`]).
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "illumos",
+    target_os = "solaris"
+))]
+pub(crate) const SEND_FLAGS: std::ffi::c_int = libc::MSG_NOSIGNAL;
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "illumos",
+    target_os = "solaris"
+)))]
+pub(crate) const SEND_FLAGS: std::ffi::c_int = 0;
+
+/// `send(2)` with [`SEND_FLAGS`].
+pub(crate) fn send(socket: &Socket, buf: &[u8]) -> io::Result<usize> {
+    socket.send_with_flags(buf, SEND_FLAGS)
+}
+
+/// `sendmsg(2)` of several buffers with [`SEND_FLAGS`].
+pub(crate) fn send_vectored(socket: &Socket, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    socket.send_vectored_with_flags(bufs, SEND_FLAGS)
+}
+
+/// `socket(2)` (close-on-exec, as socket2 makes every socket), and on Apple systems
+/// `setsockopt(SO_NOSIGPIPE)`, their only way not to raise `SIGPIPE` (socket2 sets it
+/// too; here it is explicit and checked). An accepted socket inherits it from its
+/// listener; setting it again there fails for Unix sockets (`EINVAL`).
+pub(crate) fn socket(domain: Domain, ty: Type) -> io::Result<Socket> {
+    let socket = Socket::new(domain, ty, None)?;
+    #[cfg(target_vendor = "apple")]
+    socket.set_nosigpipe(true)?;
+    Ok(socket)
+}
 
 /// The deadline that `options` set, counted from now.
 pub(crate) fn deadline(options: &ConnectOptions) -> Option<Instant> {

@@ -3,7 +3,7 @@
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 
-use socket2::{Domain, SockAddr, Socket, Type};
+use socket2::{Domain, SockAddr, Type};
 
 use super::{Bound, Connected};
 use crate::error::error;
@@ -14,7 +14,7 @@ pub(crate) fn connect(addr: &TcpAddr, options: &ConnectOptions) -> io::Result<Co
     let deadline = super::deadline(options);
     let mut last = None;
     for target in resolve(addr)? {
-        let socket = Socket::new(Domain::for_address(target), Type::STREAM, None)?;
+        let socket = super::socket(Domain::for_address(target), Type::STREAM)?;
         let attempt = match deadline {
             Some(d) => match d.checked_duration_since(std::time::Instant::now()) {
                 Some(left) if !left.is_zero() => socket.connect_timeout(&target.into(), left),
@@ -40,7 +40,7 @@ pub(crate) fn bind(addr: &TcpAddr, options: &ListenOptions) -> io::Result<Bound>
     let target = resolve(addr)?
         .next()
         .ok_or_else(|| error(io::ErrorKind::NotFound, "the host name resolved to no address"))?;
-    let socket = Socket::new(Domain::for_address(target), Type::STREAM, None)?;
+    let socket = super::socket(Domain::for_address(target), Type::STREAM)?;
     socket.set_reuse_address(true)?;
     socket.bind(&SockAddr::from(target))?;
     socket.listen(options.backlog)?;

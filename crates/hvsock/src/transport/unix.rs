@@ -27,7 +27,7 @@ pub(crate) fn bind(path: &Path, options: &ListenOptions) -> io::Result<Bound> {
 
 /// `socket(AF_UNIX, SOCK_STREAM)` and `connect(2)` to `path`, by `deadline`.
 pub(crate) fn connect_path(path: &Path, deadline: Option<std::time::Instant>) -> io::Result<Socket> {
-    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    let socket = super::socket(Domain::UNIX, Type::STREAM)?;
     deadline::connect(&socket, &SockAddr::unix(path)?, deadline).map_err(|e| explain(e, path))?;
     Ok(socket)
 }

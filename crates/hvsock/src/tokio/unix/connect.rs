@@ -12,7 +12,7 @@ use tokio::io::Interest;
 use crate::error::{context, error};
 use crate::hybrid_proto::{connect_request, ReplyReader};
 use crate::tokio::retry::with_retries;
-use crate::transport::{hybrid, tcp, unix};
+use crate::transport::{self, hybrid, tcp, unix};
 use crate::{Addr, ConnectOptions};
 
 /// Connects to `addr`, honouring the timeout and retries of `options`.
@@ -89,14 +89,14 @@ async fn connect_socket(socket: Socket, target: &SockAddr) -> io::Result<AsyncFd
 }
 
 async fn connect_unix(path: &Path) -> io::Result<AsyncFd<Socket>> {
-    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    let socket = transport::socket(Domain::UNIX, Type::STREAM)?;
     connect_socket(socket, &SockAddr::unix(path)?).await.map_err(|e| unix::explain(e, path))
 }
 
 async fn connect_tcp(host: &str, port: u16) -> io::Result<(AsyncFd<Socket>, Addr)> {
     let mut last = None;
     for target in tokio::net::lookup_host((host, port)).await? {
-        let socket = Socket::new(Domain::for_address(target), Type::STREAM, None)?;
+        let socket = transport::socket(Domain::for_address(target), Type::STREAM)?;
         match connect_socket(socket, &target.into()).await {
             Ok(io) => {
                 let local = io
@@ -114,7 +114,7 @@ async fn connect_tcp(host: &str, port: u16) -> io::Result<(AsyncFd<Socket>, Addr
 
 /// hyperkit reads its header with a single `read(2)`, so it must go in one `send(2)`.
 async fn send_in_one_write(io: &AsyncFd<Socket>, header: &[u8]) -> io::Result<()> {
-    let sent = io.async_io(Interest::WRITABLE, |socket| socket.send(header)).await?;
+    let sent = io.async_io(Interest::WRITABLE, |socket| transport::send(socket, header)).await?;
     if sent == header.len() {
         Ok(())
     } else {
@@ -132,8 +132,8 @@ async fn handshake(io: &AsyncFd<Socket>, port: u32, deadline: Instant) -> io::Re
         let request = connect_request(port);
         let mut sent = 0;
         while sent < request.len() {
-            sent +=
-                io.async_io(Interest::WRITABLE, |socket| socket.send(&request.as_bytes()[sent..])).await?;
+            let rest = &request.as_bytes()[sent..];
+            sent += io.async_io(Interest::WRITABLE, |socket| transport::send(socket, rest)).await?;
         }
         loop {
             let mut byte = [0u8; 1];
