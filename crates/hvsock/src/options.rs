@@ -72,6 +72,7 @@ impl ConnectOptions {
     }
 
     /// Gives up after `timeout`, handshake included, with `ErrorKind::TimedOut`.
+    /// `Duration::MAX` (or any timeout too long for an `Instant`) sets no limit.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -83,7 +84,8 @@ impl ConnectOptions {
         self
     }
 
-    /// How long to wait for a hybrid-vsock device's `OK` (default 5 s).
+    /// How long to wait for a hybrid-vsock device's `OK` (default 5 s); `Duration::MAX`
+    /// sets no limit.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
         self

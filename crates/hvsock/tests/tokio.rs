@@ -164,3 +164,30 @@ fn blocking_and_async_convert_both_ways() {
         assert_eq!(peer.await.unwrap(), b"and back");
     });
 }
+
+/// `Duration::MAX` is "no time limit" for the async connect and the hybrid handshake,
+/// never an overflow of `Instant + Duration`.
+#[test]
+fn async_duration_max_timeouts_mean_no_deadline() {
+    let rt = runtime();
+    for options in [
+        ConnectOptions::new().timeout(Duration::MAX),
+        ConnectOptions::new().handshake_timeout(Duration::MAX),
+        ConnectOptions::new().timeout(Duration::MAX).handshake_timeout(Duration::MAX),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let device = FakeDevice::new(dir.path());
+        let addr = device.uri(12);
+        let server = std::thread::spawn(move || read_all(device.accept_ok(12)));
+        rt.block_on(async {
+            let mut stream = Stream::connect_with(&addr, &options).await.unwrap();
+            stream.write_all(b"no deadline").await.unwrap();
+        });
+        assert_eq!(server.join().unwrap(), b"no deadline", "{options:?}");
+
+        let path = dir.path().join("s");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        rt.block_on(Stream::connect_with(&Addr::Unix(path), &options)).unwrap();
+        drop(listener.accept().unwrap());
+    }
+}

@@ -130,6 +130,57 @@ fn refused_and_missing_unix_sockets_are_named() {
     assert!(err.to_string().contains("connection refused: nothing listens on"), "{err}");
 }
 
+/// Connects to `addr` with `options` on a thread of its own; the result and how long it
+/// took, or a panic if it is still connecting after `limit` (so that a connect without
+/// a time limit fails the test instead of hanging it).
+fn connect_within(
+    addr: Addr,
+    options: hvsock::ConnectOptions,
+    limit: Duration,
+) -> impl FnOnce() -> (std::io::Result<Stream>, Duration) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let shown = addr.to_string();
+    thread::spawn(move || {
+        let started = Instant::now();
+        let result = Stream::connect_with(&addr, &options);
+        let _ = tx.send((result, started.elapsed()));
+    });
+    move || match rx.recv_timeout(limit) {
+        Ok(outcome) => outcome,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("{shown}: still connecting after {limit:?}")
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("{shown}: the connect panicked"),
+    }
+}
+
+/// `Duration::MAX` is "no time limit", never an overflow of `Instant + Duration`.
+#[test]
+fn duration_max_timeouts_mean_no_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let listener = UnixListener::bind(&path).unwrap();
+    let forever = hvsock::ConnectOptions::new().timeout(Duration::MAX).handshake_timeout(Duration::MAX);
+    let (result, _) = connect_within(unix(&path), forever.clone(), Duration::from_secs(10))();
+    let stream = result.unwrap();
+    let (server, _) = listener.accept().unwrap();
+    exchange(stream, server, 10, 10);
+
+    let hyperkit = UnixListener::bind(dir.path().join("connect")).unwrap();
+    let addr: Addr = format!("hyperkit://:80{}", dir.path().display()).parse().unwrap();
+    let (result, _) = connect_within(addr, forever.clone(), Duration::from_secs(10))();
+    result.unwrap();
+    drop(hyperkit.accept().unwrap());
+
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr: Addr = format!("tcp://{}", tcp.local_addr().unwrap()).parse().unwrap();
+    let (result, _) = connect_within(addr, forever.clone(), Duration::from_secs(10))();
+    result.unwrap();
+    let addr: Addr = format!("tcp://localhost:{}", tcp.local_addr().unwrap().port()).parse().unwrap();
+    let (result, _) = connect_within(addr, forever, Duration::from_secs(10))();
+    result.unwrap();
+}
+
 /// As `std::net::TcpStream`: a zero timeout is an error (`SO_RCVTIMEO` 0 would mean
 /// "forever"), and a timeout under a microsecond is rounded up to one, not down to 0.
 #[test]

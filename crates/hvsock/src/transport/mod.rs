@@ -139,9 +139,10 @@ pub(crate) fn socket(domain: Domain, ty: Type) -> io::Result<Socket> {
     Ok(socket)
 }
 
-/// The deadline that `options` set, counted from now.
+/// The deadline that `options` set, counted from now; `None` (no deadline) for a
+/// timeout beyond what an `Instant` can hold, such as `Duration::MAX`.
 pub(crate) fn deadline(options: &ConnectOptions) -> Option<Instant> {
-    options.timeout.map(|timeout| Instant::now() + timeout)
+    options.timeout.and_then(|timeout| Instant::now().checked_add(timeout))
 }
 
 /// Connects to `addr` on its transport; errors name the address.

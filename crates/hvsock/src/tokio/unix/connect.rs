@@ -18,9 +18,12 @@ use crate::{Addr, ConnectOptions};
 /// Connects to `addr`, honouring the timeout and retries of `options`.
 pub(super) async fn connect(addr: &Addr, options: &ConnectOptions) -> io::Result<(AsyncFd<Socket>, Addr)> {
     with_retries(options, || async {
-        let once = connect_once(addr, options);
-        let result = match options.timeout {
-            Some(timeout) => tokio::time::timeout(timeout, once).await.unwrap_or_else(|_| Err(timed_out())),
+        let deadline = transport::deadline(options);
+        let once = connect_once(addr, options, deadline);
+        let result = match deadline {
+            Some(deadline) => {
+                tokio::time::timeout_at(deadline.into(), once).await.unwrap_or_else(|_| Err(timed_out()))
+            }
             None => once.await,
         };
         result.map_err(|e| context(e, "connect", addr))
@@ -32,7 +35,12 @@ fn timed_out() -> io::Error {
     error(io::ErrorKind::TimedOut, "timed out")
 }
 
-async fn connect_once(addr: &Addr, options: &ConnectOptions) -> io::Result<(AsyncFd<Socket>, Addr)> {
+/// One attempt; `deadline` (the caller enforces it) bounds the hybrid handshake too.
+async fn connect_once(
+    addr: &Addr,
+    options: &ConnectOptions,
+    deadline: Option<Instant>,
+) -> io::Result<(AsyncFd<Socket>, Addr)> {
     match addr {
         #[cfg(target_os = "linux")]
         Addr::Vsock(a) => {
@@ -54,7 +62,7 @@ async fn connect_once(addr: &Addr, options: &ConnectOptions) -> io::Result<(Asyn
         }
         Addr::Hybrid(a) => {
             let io = connect_unix(&a.uds).await?;
-            handshake(&io, a.port, hybrid::handshake_deadline(options)).await?;
+            handshake(&io, a.port, hybrid::handshake_deadline(options, deadline)).await?;
             Ok((io, Addr::Unnamed))
         }
         Addr::Tcp(a) => connect_tcp(&a.host, a.port).await,
@@ -125,8 +133,9 @@ async fn send_in_one_write(io: &AsyncFd<Socket>, header: &[u8]) -> io::Result<()
     }
 }
 
-/// The hybrid-vsock handshake, by `deadline`: the same steps as the blocking one.
-async fn handshake(io: &AsyncFd<Socket>, port: u32, deadline: Instant) -> io::Result<()> {
+/// The hybrid-vsock handshake, by `deadline` (`None`: no limit): the same steps as the
+/// blocking one.
+async fn handshake(io: &AsyncFd<Socket>, port: u32, deadline: Option<Instant>) -> io::Result<()> {
     let mut reader = ReplyReader::new();
     let exchange = async {
         let request = connect_request(port);
@@ -143,7 +152,11 @@ async fn handshake(io: &AsyncFd<Socket>, port: u32, deadline: Instant) -> io::Re
             }
         }
     };
-    let outcome =
-        tokio::time::timeout_at(deadline.into(), exchange).await.unwrap_or_else(|_| Err(timed_out()));
+    let outcome = match deadline {
+        Some(deadline) => {
+            tokio::time::timeout_at(deadline.into(), exchange).await.unwrap_or_else(|_| Err(timed_out()))
+        }
+        None => exchange.await,
+    };
     outcome.map_err(|e| hybrid::handshake_error(e, port, &reader))
 }
