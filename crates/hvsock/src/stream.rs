@@ -33,12 +33,15 @@ pub struct Stream {
 }
 
 impl Stream {
-    /// Connects to `addr`, as [`Stream::connect_with`] with default options.
+    /// Connects to `addr`, as [`Stream::connect_with`] with default options: no retry,
+    /// and no waiting past [`ConnectOptions::DEFAULT_TIMEOUT`] (5 s; vsock and Hyper-V
+    /// sockets give up after 2 s of their own).
     pub fn connect(addr: &Addr) -> io::Result<Stream> {
         Self::connect_with(addr, &ConnectOptions::new())
     }
 
-    /// Connects to `addr`, giving up with `ErrorKind::TimedOut` after `timeout`.
+    /// Connects to `addr`, giving up with `ErrorKind::TimedOut` after `timeout` (name
+    /// resolution and handshake included) instead of the default limit.
     pub fn connect_timeout(addr: &Addr, timeout: Duration) -> io::Result<Stream> {
         Self::connect_with(addr, &ConnectOptions::new().timeout(timeout))
     }
@@ -54,6 +57,11 @@ impl Stream {
     /// - `unix`, `tcp`: `connect(2)`.
     ///
     /// Errors name the address: `connect hybrid://:52/run/v.sock: connection refused: ...`.
+    ///
+    /// No attempt waits forever unless told to: each gives up with `ErrorKind::TimedOut`
+    /// after [`ConnectOptions::timeout`], by default [`ConnectOptions::DEFAULT_TIMEOUT`]
+    /// (5 s), TCP name resolution and the hybrid handshake included. Without a timeout
+    /// of your own a vsock connect ends at the kernel's 2 s and a Hyper-V one at 2 s.
     ///
     /// With [`ConnectOptions::retry`], failures that may pass are retried with backoff;
     /// each retry is logged at `info` level through `tracing`.

@@ -154,6 +154,37 @@ fn connect_within(
     }
 }
 
+/// A listener whose backlog is full makes a blocking `connect(2)` wait forever: by
+/// default every Unix-socket transport gives up after `ConnectOptions::DEFAULT_TIMEOUT`.
+#[test]
+fn connects_to_a_jammed_listener_give_up_after_the_default_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_unix, _held) = jammed_listener(&dir.path().join("s"));
+    let hyperkit_dir = dir.path().join("hk");
+    fs::create_dir(&hyperkit_dir).unwrap();
+    let (_hyperkit, _held_hk) = jammed_listener(&hyperkit_dir.join("connect"));
+    let (_device, _held_dev) = jammed_listener(&dir.path().join("vm.vsock"));
+    let addrs: Vec<Addr> = vec![
+        unix(&dir.path().join("s")),
+        format!("hyperkit://:80{}", hyperkit_dir.display()).parse().unwrap(),
+        format!("hybrid://:52{}", dir.path().join("vm.vsock").display()).parse().unwrap(),
+    ];
+    let default = hvsock::ConnectOptions::DEFAULT_TIMEOUT;
+    assert_eq!(default, Duration::from_secs(5));
+    let pending: Vec<_> = addrs
+        .iter()
+        .map(|addr| connect_within(addr.clone(), hvsock::ConnectOptions::new(), default * 2))
+        .collect();
+    for (addr, outcome) in addrs.iter().zip(pending) {
+        let (result, took) = outcome();
+        assert_timed_out_after(&result.unwrap_err(), addr, took, default);
+    }
+    // A timeout of its own replaces the default.
+    let quick = hvsock::ConnectOptions::new().timeout(Duration::from_millis(300));
+    let (result, took) = connect_within(addrs[0].clone(), quick, default)();
+    assert_timed_out_after(&result.unwrap_err(), &addrs[0], took, Duration::from_millis(300));
+}
+
 /// `Duration::MAX` is "no time limit", never an overflow of `Instant + Duration`.
 #[test]
 fn duration_max_timeouts_mean_no_deadline() {

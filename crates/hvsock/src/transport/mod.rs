@@ -10,7 +10,7 @@ use crate::error::{context, error};
 use crate::{Addr, ConnectOptions, ListenOptions};
 
 #[cfg(unix)]
-mod deadline;
+pub(crate) mod deadline;
 #[cfg(unix)]
 pub(crate) mod hybrid;
 #[cfg(unix)]
@@ -139,10 +139,11 @@ pub(crate) fn socket(domain: Domain, ty: Type) -> io::Result<Socket> {
     Ok(socket)
 }
 
-/// The deadline that `options` set, counted from now; `None` (no deadline) for a
-/// timeout beyond what an `Instant` can hold, such as `Duration::MAX`.
+/// The deadline of a connect that starts now: `options`' timeout, or
+/// [`ConnectOptions::DEFAULT_TIMEOUT`]; `None` (no deadline) for a timeout beyond what
+/// an `Instant` can hold, such as `Duration::MAX`.
 pub(crate) fn deadline(options: &ConnectOptions) -> Option<Instant> {
-    options.timeout.and_then(|timeout| Instant::now().checked_add(timeout))
+    Instant::now().checked_add(options.timeout.unwrap_or(ConnectOptions::DEFAULT_TIMEOUT))
 }
 
 /// Connects to `addr` on its transport; errors name the address.

@@ -3,7 +3,7 @@
 use std::io::{self, Read};
 use std::ops::ControlFlow;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use socket2::{Domain, SockAddr, Socket, Type};
 use tokio::io::unix::AsyncFd;
@@ -12,10 +12,13 @@ use tokio::io::Interest;
 use crate::error::{context, error};
 use crate::hybrid_proto::{connect_request, ReplyReader};
 use crate::tokio::retry::with_retries;
+use crate::transport::deadline::Backoff;
 use crate::transport::{self, hybrid, tcp, unix};
 use crate::{Addr, ConnectOptions};
 
-/// Connects to `addr`, honouring the timeout and retries of `options`.
+/// Connects to `addr`, honouring the retries of `options` and, for each attempt, its
+/// timeout or [`ConnectOptions::DEFAULT_TIMEOUT`] (name resolution and handshake
+/// included).
 pub(super) async fn connect(addr: &Addr, options: &ConnectOptions) -> io::Result<(AsyncFd<Socket>, Addr)> {
     with_retries(options, || async {
         let deadline = transport::deadline(options);
@@ -71,9 +74,12 @@ async fn connect_once(
 }
 
 /// `connect(2)` on a non-blocking socket, then waits for it to become writable and
-/// checks `SO_ERROR`.
+/// checks `SO_ERROR`. A Unix listener whose backlog is full answers `EAGAIN`, with
+/// nothing to wait on: the `connect(2)` is tried again after 1 ms, 2 ms, ... at most
+/// 64 ms apart, until the caller's deadline.
 async fn connect_socket(socket: Socket, target: &SockAddr) -> io::Result<AsyncFd<Socket>> {
     socket.set_nonblocking(true)?;
+    let mut backoff = Backoff::new();
     loop {
         match socket.connect(target) {
             Ok(()) => return super::register(socket),
@@ -87,10 +93,7 @@ async fn connect_socket(socket: Socket, target: &SockAddr) -> io::Result<AsyncFd
                     None => Ok(io),
                 };
             }
-            // A Unix socket whose listener's backlog is full: try again shortly.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                tokio::time::sleep(Duration::from_millis(2)).await
-            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => tokio::time::sleep(backoff.next()).await,
             Err(e) => return Err(e),
         }
     }
