@@ -138,9 +138,11 @@ fn parse_idle(text: &str) -> Result<Duration, String> {
     })
 }
 
+/// Octal digits only: `from_str_radix` alone would also take a sign (`+600`).
 fn parse_mode(text: &str) -> Result<u32, String> {
-    u32::from_str_radix(text, 8)
-        .ok()
+    Some(text)
+        .filter(|t| !t.is_empty() && t.bytes().all(|b| (b'0'..=b'7').contains(&b)))
+        .and_then(|t| u32::from_str_radix(t, 8).ok())
         .filter(|m| *m <= 0o777)
         .ok_or_else(|| format!("`{text}` is not an octal mode from 0 to 777"))
 }
@@ -153,6 +155,13 @@ mod tests {
     fn parses_modes() {
         assert_eq!(parse_mode("660"), Ok(0o660));
         assert!(parse_mode("800").is_err() && parse_mode("1777").is_err() && parse_mode("x").is_err());
+        for bad in ["+600", "+0", "", " 600", "6_0", "-0"] {
+            assert_eq!(
+                parse_mode(bad),
+                Err(format!("`{bad}` is not an octal mode from 0 to 777")),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -341,3 +341,50 @@ fn tcp_refusal_and_timeout_are_named() {
     }
     assert_timeout_near_one_second(&["-w", "1", &format!("tcp://{target}")], "timed out");
 }
+
+/// Without `-w` no connect waits forever: a Unix listener whose backlog is full gives
+/// up after the default 5 s, for a connection and for `-z` alike; `-w` changes the
+/// bound. All four run at once.
+#[test]
+fn connects_to_a_jammed_listener_time_out_by_default_and_after_w() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jammed");
+    let (_listener, _held) = jammed_listener(&path);
+    let uri = format!("unix://{}", path.display());
+    let runs: [(&[&str], f64); 4] = [
+        (&[&uri], 5.0),
+        (&["-z", &uri], 5.0),
+        (&["-w", "0.5", &uri], 0.5),
+        (&["-z", "-w", "0.5", &uri], 0.5),
+    ];
+    let mut pending: Vec<_> = runs
+        .iter()
+        .map(|&(args, expected)| (hvcat(args).spawn().unwrap(), Instant::now(), args, expected))
+        .collect();
+    let started = Instant::now();
+    while !pending.is_empty() {
+        if started.elapsed() > Duration::from_secs(8) {
+            let stuck: Vec<_> = pending.iter().map(|(_, _, args, _)| args.to_vec()).collect();
+            for (child, ..) in &mut pending {
+                let _ = child.kill();
+            }
+            panic!("still connecting after 8 s: {stuck:?}");
+        }
+        let mut still = Vec::new();
+        for (mut child, spawned, args, expected) in pending {
+            let Some(status) = child.try_wait().unwrap() else {
+                still.push((child, spawned, args, expected));
+                continue;
+            };
+            let took = spawned.elapsed().as_secs_f64();
+            let mut stderr = String::new();
+            child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+            assert_eq!(status.code(), Some(1), "{args:?}: {stderr}");
+            assert_eq!(stderr, format!("hvcat: connect {uri}: timed out\n"), "{args:?}");
+            let window = expected * 0.98..=expected * 1.1 + 0.15;
+            assert!(window.contains(&took), "{args:?}: timed out after {took:.3} s, not {expected} s");
+        }
+        pending = still;
+        thread::sleep(Duration::from_millis(5));
+    }
+}

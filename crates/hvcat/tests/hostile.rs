@@ -55,6 +55,14 @@ const CATALOGUE: &[(&[&str], &str)] = &[
     (&["tcp://localhost:65536"], "port `65536`"),
     (&["tcp://[zz]:80"], "unexpected host `[zz]`"),
     (&["tcp://a%3Ab:80"], "unexpected host"),
+    (&["unix:///tmp/a%00b"], "NUL (%00) in `/tmp/a%00b`"),
+    (&["unix://./a%00b"], "NUL (%00) in `./a%00b`"),
+    (&["hybrid://:52/tmp/v%00.sock"], "NUL (%00) in `/tmp/v%00.sock`"),
+    (&["hyperkit://:80/tmp/vm%00"], "NUL (%00) in `/tmp/vm%00`"),
+    (&["hvsock:///run/kata%00.hvsock:1024"], "NUL (%00) in `/run/kata%00.hvsock`"),
+    (&["hvsock://vm%00/1"], "NUL (%00) in `vm%00`"),
+    (&["tcp://host%00x:80"], "NUL (%00) in `host%00x`"),
+    (&["-l", "unix://./x", "--relay", "unix://./y%00"], "NUL (%00) in `./y%00`"),
     (&["-l", "unix://./x", "--relay", "bogus"], "invalid address `bogus`"),
     (&[], "<URI>"),
     (&["-k", "unix://./x"], "--listen"),
@@ -71,6 +79,9 @@ const CATALOGUE: &[(&[&str], &str)] = &[
     (&["--handshake-timeout", "x", "unix://./x"], "`x` is not a number of seconds"),
     (&["--mode", "999", "-l", "unix://./x"], "`999` is not an octal mode"),
     (&["--mode", "rw", "-l", "unix://./x"], "`rw` is not an octal mode"),
+    (&["--mode", "+600", "-l", "unix://./x"], "`+600` is not an octal mode"),
+    (&["--mode", "", "-l", "unix://./x"], "`` is not an octal mode"),
+    (&["--mode", "6_0", "-l", "unix://./x"], "`6_0` is not an octal mode"),
     (&["--register", "unix://./x"], "--register works only on Windows"),
     (&["--local-cid", "vsock://:1"], "cannot be used with"),
     (&["-i", "0", "unix://./x"], "the idle timeout must be more than 0"),
@@ -107,4 +118,29 @@ fn every_malformed_input_exits_2_naming_the_problem() {
     }
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(left.is_empty(), "nothing created on disk: {left:?}");
+}
+
+/// A control character in a path (`%0A`, a newline) is shown escaped in messages, so
+/// that a message stays one line and shows what is there.
+#[test]
+fn control_characters_in_paths_are_escaped_in_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    for (uri, shown) in [
+        ("unix://./a%0Ab", "no socket at ./a\\nb (is the VM or service running?)"),
+        ("hybrid://:52/./v%09%1B.sock", "no socket at ./v\\t\\u{1b}.sock"),
+        ("hyperkit://:80/./d%0D", "no socket at ./d\\r/connect"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_hvcat"))
+            .arg(uri)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{uri}: {stderr}");
+        assert_eq!(stderr.matches('\n').count(), 1, "{uri}: one line: {stderr:?}");
+        assert!(!stderr.contains(['\r', '\t', '\u{1b}']), "{uri}: {stderr:?}");
+        assert!(stderr.starts_with(&format!("hvcat: connect {uri}: ")), "{uri}: {stderr:?}");
+        assert!(stderr.contains(shown), "{uri}: expected {shown:?} in {stderr:?}");
+    }
 }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::io;
+use std::path::Path;
 
 use crate::Addr;
 
@@ -58,6 +59,27 @@ pub(crate) fn error(kind: io::ErrorKind, message: impl Into<String>) -> io::Erro
     io::Error::new(kind, message.into())
 }
 
+/// `path` as a message shows it: as `Path::display` does, with control characters
+/// escaped (`\n`, `\t`, `\u{1b}`), so that a message stays on one line and shows what
+/// is there.
+pub(crate) fn show_path(path: &Path) -> String {
+    escape_controls(&path.to_string_lossy())
+}
+
+/// `text` with its control characters escaped as Rust writes them (`\n`, `\0`,
+/// `\u{1b}`); everything else, non-ASCII included, as it is.
+pub(crate) fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The error for a transport that this platform does not have.
 pub(crate) fn unsupported(what: &str) -> io::Error {
     error(io::ErrorKind::Unsupported, format!("{what} is not supported on this platform"))
@@ -76,5 +98,17 @@ mod tests {
         let inner = err.get_ref().unwrap().downcast_ref::<AddrError>().unwrap();
         assert_eq!(inner.source_error().raw_os_error(), Some(111));
         assert_eq!((inner.op(), inner.addr()), ("connect", "vsock://2:80"));
+    }
+
+    #[test]
+    fn paths_in_messages_show_control_characters_escaped() {
+        assert_eq!(show_path(Path::new("/run/vm a/ünï.sock")), "/run/vm a/ünï.sock");
+        assert_eq!(show_path(Path::new("/tmp/a\nb\r\t\x1b\0\u{85}")), "/tmp/a\\nb\\r\\t\\u{1b}\\0\\u{85}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let raw = std::ffi::OsStr::from_bytes(b"/tmp/\xff\n");
+            assert_eq!(show_path(Path::new(raw)), "/tmp/\u{fffd}\\n");
+        }
     }
 }

@@ -61,8 +61,20 @@ impl ConnectOptions {
     /// How long a hybrid-vsock device may take to answer `CONNECT` by default.
     pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
-    /// No connect timeout beyond the transport's own (the kernel's 2 s for vsock, 2 s for
-    /// Hyper-V sockets); the default handshake timeout; no retries.
+    /// How long a connect may take when [`ConnectOptions::timeout`] is not set: 5 s,
+    /// name resolution (TCP) and handshake (hybrid) included. No connect waits forever
+    /// by default, not even one to a Unix listener whose backlog is full, where a
+    /// blocking `connect(2)` would.
+    ///
+    /// vsock and Hyper-V sockets give up sooner on their own: the Linux kernel's vsock
+    /// connect timeout is 2 s, and a Hyper-V connect waits
+    /// [`windows::DEFAULT_CONNECT_TIMEOUT`](crate::windows::DEFAULT_CONNECT_TIMEOUT)
+    /// (2 s); a timeout of your own replaces both.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// Each attempt bounded by the default timeouts ([`ConnectOptions::DEFAULT_TIMEOUT`]:
+    /// 5 s; the kernel's 2 s for vsock, 2 s for Hyper-V sockets; the hybrid handshake
+    /// within [`ConnectOptions::DEFAULT_HANDSHAKE_TIMEOUT`]); no retries.
     pub fn new() -> Self {
         ConnectOptions {
             timeout: None,
@@ -71,7 +83,11 @@ impl ConnectOptions {
         }
     }
 
-    /// Gives up after `timeout`, handshake included, with `ErrorKind::TimedOut`.
+    /// Gives up on each attempt after `timeout`, name resolution and handshake included,
+    /// with `ErrorKind::TimedOut`, in place of the default limit of every transport
+    /// ([`ConnectOptions::DEFAULT_TIMEOUT`], and for vsock the kernel's own
+    /// `SO_VM_SOCKETS_CONNECT_TIMEOUT`, set to `timeout`). `Duration::MAX` (or any
+    /// timeout too long for an `Instant`) sets no limit at all.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -83,7 +99,8 @@ impl ConnectOptions {
         self
     }
 
-    /// How long to wait for a hybrid-vsock device's `OK` (default 5 s).
+    /// How long to wait for a hybrid-vsock device's `OK` (default 5 s); `Duration::MAX`
+    /// sets no limit.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
         self

@@ -33,12 +33,15 @@ pub struct Stream {
 }
 
 impl Stream {
-    /// Connects to `addr`, as [`Stream::connect_with`] with default options.
+    /// Connects to `addr`, as [`Stream::connect_with`] with default options: no retry,
+    /// and no waiting past [`ConnectOptions::DEFAULT_TIMEOUT`] (5 s; vsock and Hyper-V
+    /// sockets give up after 2 s of their own).
     pub fn connect(addr: &Addr) -> io::Result<Stream> {
         Self::connect_with(addr, &ConnectOptions::new())
     }
 
-    /// Connects to `addr`, giving up with `ErrorKind::TimedOut` after `timeout`.
+    /// Connects to `addr`, giving up with `ErrorKind::TimedOut` after `timeout` (name
+    /// resolution and handshake included) instead of the default limit.
     pub fn connect_timeout(addr: &Addr, timeout: Duration) -> io::Result<Stream> {
         Self::connect_with(addr, &ConnectOptions::new().timeout(timeout))
     }
@@ -54,6 +57,11 @@ impl Stream {
     /// - `unix`, `tcp`: `connect(2)`.
     ///
     /// Errors name the address: `connect hybrid://:52/run/v.sock: connection refused: ...`.
+    ///
+    /// No attempt waits forever unless told to: each gives up with `ErrorKind::TimedOut`
+    /// after [`ConnectOptions::timeout`], by default [`ConnectOptions::DEFAULT_TIMEOUT`]
+    /// (5 s), TCP name resolution and the hybrid handshake included. Without a timeout
+    /// of your own a vsock connect ends at the kernel's 2 s and a Hyper-V one at 2 s.
     ///
     /// With [`ConnectOptions::retry`], failures that may pass are retried with backoff;
     /// each retry is logged at `info` level through `tracing`.
@@ -115,14 +123,18 @@ impl Stream {
         Ok(Stream { socket: self.socket.try_clone()?, local: self.local.clone(), peer: self.peer.clone() })
     }
 
-    /// `SO_RCVTIMEO`: reads fail with `WouldBlock`/`TimedOut` after `timeout`.
+    /// `SO_RCVTIMEO`: reads fail with `WouldBlock`/`TimedOut` after `timeout` (`None`:
+    /// never). As with `TcpStream`, a zero timeout is an `InvalidInput` error, and one too
+    /// short for the system (under 1 µs; 1 ms on Windows) is rounded up, never down to
+    /// the 0 that would mean "wait forever".
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.socket.set_read_timeout(timeout)
+        self.socket.set_read_timeout(socket_timeout(timeout)?)
     }
 
-    /// `SO_SNDTIMEO`: writes fail with `WouldBlock`/`TimedOut` after `timeout`.
+    /// `SO_SNDTIMEO`: writes fail with `WouldBlock`/`TimedOut` after `timeout`; zero and
+    /// tiny timeouts as in [`Stream::set_read_timeout`].
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.socket.set_write_timeout(timeout)
+        self.socket.set_write_timeout(socket_timeout(timeout)?)
     }
 
     /// The current `SO_RCVTIMEO`.
@@ -182,6 +194,25 @@ impl Stream {
     }
 }
 
+/// The shortest socket timeout the system can hold: `SO_RCVTIMEO` takes a `timeval`
+/// (microseconds) on Unix and milliseconds on Windows; a shorter one would become 0.
+#[cfg(not(windows))]
+const SHORTEST_TIMEOUT: Duration = Duration::from_micros(1);
+#[cfg(windows)]
+const SHORTEST_TIMEOUT: Duration = Duration::from_millis(1);
+
+/// A read or write timeout as the socket option takes it: zero refused, as `std` does
+/// (for the socket it would mean "forever"), anything shorter than the system can hold
+/// rounded up to [`SHORTEST_TIMEOUT`].
+fn socket_timeout(timeout: Option<Duration>) -> io::Result<Option<Duration>> {
+    match timeout {
+        Some(timeout) if timeout.is_zero() => {
+            Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot set a 0 duration timeout"))
+        }
+        timeout => Ok(timeout.map(|t| t.max(SHORTEST_TIMEOUT))),
+    }
+}
+
 /// Whether a failed connect may succeed if tried again (the peer is not up yet).
 pub(crate) fn may_pass(err: &io::Error) -> bool {
     use io::ErrorKind::*;
@@ -209,14 +240,15 @@ impl Read for &Stream {
 }
 
 impl Write for &Stream {
-    /// `send(2)` (with `MSG_NOSIGNAL` where there is one: a closed peer gives `EPIPE`,
-    /// never `SIGPIPE`).
+    /// `send(2)` with `MSG_NOSIGNAL` where there is one (Apple systems: `SO_NOSIGPIPE`
+    /// on the socket): a closed peer gives `EPIPE`, never `SIGPIPE`.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&self.socket).write(buf)
+        transport::send(&self.socket, buf)
     }
 
+    /// `sendmsg(2)`, with `MSG_NOSIGNAL` as `write`.
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&self.socket).write_vectored(bufs)
+        transport::send_vectored(&self.socket, bufs)
     }
 
     fn flush(&mut self) -> io::Result<()> {

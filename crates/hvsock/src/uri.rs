@@ -9,9 +9,10 @@
 //! | `unix:///PATH`, `unix://./PATH` | plain Unix socket |
 //! | `tcp://HOST:P`, `tcp://[V6]:P` | TCP |
 //!
-//! Schemes and well-known words ignore case. Numbers are decimal. Paths and VM names are
-//! percent-decoded (`%20` is a space). Parsing never touches the system: a VM name is
-//! resolved only when the address is used.
+//! Schemes and well-known words ignore case. Numbers are decimal. Paths, VM names and
+//! TCP hosts are percent-decoded (`%20` is a space); a NUL (`%00`) is refused there, as
+//! the system would cut the name short at it. Parsing never touches the system: a VM
+//! name is resolved only when the address is used.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -19,6 +20,7 @@ use std::str::FromStr;
 use uuid::Uuid;
 
 use crate::addr::service_from_port;
+use crate::error::escape_controls;
 use crate::{Addr, HvAddr, HybridAddr, HyperkitAddr, TcpAddr, VmId, VsockAddr};
 
 /// A URI that is not a valid address, with the part that is wrong.
@@ -95,7 +97,7 @@ pub enum Reason {
     #[error("hvsock:// takes no port after the VM: write hvsock://VM/SERVICE{0}")]
     PortAfterVm(&'static str),
     /// A VM name that cannot be one.
-    #[error("VM name `{0}` is not valid: {1}")]
+    #[error("VM name `{name}` is not valid: {why}", name = escape_controls(.0), why = .1)]
     BadVmName(String, &'static str),
     /// A `%` not followed by two hex digits, or an escape that is not UTF-8.
     #[error("bad percent-escape in `{0}`: use %XX with two hex digits, forming UTF-8")]
@@ -106,6 +108,9 @@ pub enum Reason {
     /// `tcp://` without a host.
     #[error("missing host: write tcp://HOST:PORT, e.g. tcp://127.0.0.1:8080")]
     MissingHost,
+    /// A NUL character, `%00` or as it is, in a path, a VM name or a host name.
+    #[error("NUL (%00) in `{}`: a path, VM name or host name cannot contain one", escape_controls(.0))]
+    Nul(String),
 }
 
 impl FromStr for Addr {
@@ -354,8 +359,17 @@ fn decode_path(path: &str) -> Result<PathBuf, Reason> {
     percent_decode(path).map(PathBuf::from)
 }
 
-/// Decodes `%XX` escapes; the result must be UTF-8.
+/// Decodes `%XX` escapes; the result must be UTF-8 and hold no NUL (which would cut a
+/// path or a name short where the system reads it).
 pub(crate) fn percent_decode(text: &str) -> Result<String, Reason> {
+    let decoded = decode_escapes(text)?;
+    if decoded.contains('\0') {
+        return Err(Reason::Nul(text.to_owned()));
+    }
+    Ok(decoded)
+}
+
+fn decode_escapes(text: &str) -> Result<String, Reason> {
     if !text.contains('%') {
         return Ok(text.to_owned());
     }

@@ -183,3 +183,26 @@ fn transfer_matrix_both_directions_with_half_close() {
         }
     }
 }
+
+/// `Duration::MAX` is "no time limit" for the connect and for the handshake, never an
+/// overflow of `Instant + Duration`.
+#[test]
+fn duration_max_timeouts_mean_no_deadline() {
+    let options = [
+        ConnectOptions::new().timeout(Duration::MAX),
+        ConnectOptions::new().handshake_timeout(Duration::MAX),
+        ConnectOptions::new().timeout(Duration::MAX).handshake_timeout(Duration::MAX),
+    ];
+    for options in options {
+        let dir = tempfile::tempdir().unwrap();
+        let device = FakeDevice::new(dir.path());
+        let addr = device.uri(11);
+        // The device on a thread of its own: a client that panics before it connects
+        // must fail the test, not leave it waiting in accept.
+        let server = thread::spawn(move || read_all(device.accept_ok(11)));
+        let mut stream = Stream::connect_with(&addr, &options).unwrap();
+        stream.write_all(b"no deadline").unwrap();
+        drop(stream);
+        assert_eq!(server.join().unwrap(), b"no deadline", "{options:?}");
+    }
+}

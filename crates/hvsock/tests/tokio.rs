@@ -164,3 +164,72 @@ fn blocking_and_async_convert_both_ways() {
         assert_eq!(peer.await.unwrap(), b"and back");
     });
 }
+
+/// A listener whose backlog is full: the async connect gives up after the default
+/// timeout, on every Unix-socket transport, instead of trying again forever.
+#[test]
+fn async_connects_to_a_jammed_listener_give_up_after_the_default_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_unix, _held) = jammed_listener(&dir.path().join("s"));
+    let hyperkit_dir = dir.path().join("hk");
+    std::fs::create_dir(&hyperkit_dir).unwrap();
+    let (_hyperkit, _held_hk) = jammed_listener(&hyperkit_dir.join("connect"));
+    let (_device, _held_dev) = jammed_listener(&dir.path().join("vm.vsock"));
+    let addrs: Vec<Addr> = vec![
+        Addr::Unix(dir.path().join("s")),
+        format!("hyperkit://:80{}", hyperkit_dir.display()).parse().unwrap(),
+        format!("hybrid://:52{}", dir.path().join("vm.vsock").display()).parse().unwrap(),
+    ];
+    let default = ConnectOptions::DEFAULT_TIMEOUT;
+    runtime().block_on(async {
+        let (a, b, c) = tokio::join!(
+            attempt(&addrs[0], ConnectOptions::new()),
+            attempt(&addrs[1], ConnectOptions::new()),
+            attempt(&addrs[2], ConnectOptions::new())
+        );
+        for (addr, (err, took)) in addrs.iter().zip([a, b, c]) {
+            assert_timed_out_after(&err, addr, took, default);
+        }
+        let (err, took) = attempt(&addrs[0], ConnectOptions::new().timeout(Duration::from_millis(300))).await;
+        assert_timed_out_after(&err, &addrs[0], took, Duration::from_millis(300));
+    });
+}
+
+/// A connect that must fail: its error and how long it took. Panics if it is still
+/// connecting after twice the default timeout, so that a connect without a time limit
+/// fails the test instead of hanging it.
+async fn attempt(addr: &Addr, options: ConnectOptions) -> (std::io::Error, Duration) {
+    let started = std::time::Instant::now();
+    let limit = ConnectOptions::DEFAULT_TIMEOUT * 2;
+    match tokio::time::timeout(limit, Stream::connect_with(addr, &options)).await {
+        Ok(result) => (result.unwrap_err(), started.elapsed()),
+        Err(_) => panic!("{addr}: still connecting after {limit:?}"),
+    }
+}
+
+/// `Duration::MAX` is "no time limit" for the async connect and the hybrid handshake,
+/// never an overflow of `Instant + Duration`.
+#[test]
+fn async_duration_max_timeouts_mean_no_deadline() {
+    let rt = runtime();
+    for options in [
+        ConnectOptions::new().timeout(Duration::MAX),
+        ConnectOptions::new().handshake_timeout(Duration::MAX),
+        ConnectOptions::new().timeout(Duration::MAX).handshake_timeout(Duration::MAX),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let device = FakeDevice::new(dir.path());
+        let addr = device.uri(12);
+        let server = std::thread::spawn(move || read_all(device.accept_ok(12)));
+        rt.block_on(async {
+            let mut stream = Stream::connect_with(&addr, &options).await.unwrap();
+            stream.write_all(b"no deadline").await.unwrap();
+        });
+        assert_eq!(server.join().unwrap(), b"no deadline", "{options:?}");
+
+        let path = dir.path().join("s");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        rt.block_on(Stream::connect_with(&Addr::Unix(path), &options)).unwrap();
+        drop(listener.accept().unwrap());
+    }
+}

@@ -5,11 +5,12 @@
 mod common;
 
 use std::fs;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::thread;
+use std::time::{Duration, Instant};
 
 use common::*;
 use hvsock::{Addr, ListenOptions, Listener, Stream};
@@ -182,4 +183,117 @@ fn refused_and_missing_unix_sockets_are_named() {
     let err = Stream::connect(&unix(&path)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
     assert!(err.to_string().contains("connection refused: nothing listens on"), "{err}");
+}
+
+/// Connects to `addr` with `options` on a thread of its own; the result and how long it
+/// took, or a panic if it is still connecting after `limit` (so that a connect without
+/// a time limit fails the test instead of hanging it).
+fn connect_within(
+    addr: Addr,
+    options: hvsock::ConnectOptions,
+    limit: Duration,
+) -> impl FnOnce() -> (std::io::Result<Stream>, Duration) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let shown = addr.to_string();
+    thread::spawn(move || {
+        let started = Instant::now();
+        let result = Stream::connect_with(&addr, &options);
+        let _ = tx.send((result, started.elapsed()));
+    });
+    move || match rx.recv_timeout(limit) {
+        Ok(outcome) => outcome,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("{shown}: still connecting after {limit:?}")
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("{shown}: the connect panicked"),
+    }
+}
+
+/// A listener whose backlog is full makes a blocking `connect(2)` wait forever: by
+/// default every Unix-socket transport gives up after `ConnectOptions::DEFAULT_TIMEOUT`.
+#[test]
+fn connects_to_a_jammed_listener_give_up_after_the_default_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_unix, _held) = jammed_listener(&dir.path().join("s"));
+    let hyperkit_dir = dir.path().join("hk");
+    fs::create_dir(&hyperkit_dir).unwrap();
+    let (_hyperkit, _held_hk) = jammed_listener(&hyperkit_dir.join("connect"));
+    let (_device, _held_dev) = jammed_listener(&dir.path().join("vm.vsock"));
+    let addrs: Vec<Addr> = vec![
+        unix(&dir.path().join("s")),
+        format!("hyperkit://:80{}", hyperkit_dir.display()).parse().unwrap(),
+        format!("hybrid://:52{}", dir.path().join("vm.vsock").display()).parse().unwrap(),
+    ];
+    let default = hvsock::ConnectOptions::DEFAULT_TIMEOUT;
+    assert_eq!(default, Duration::from_secs(5));
+    let pending: Vec<_> = addrs
+        .iter()
+        .map(|addr| connect_within(addr.clone(), hvsock::ConnectOptions::new(), default * 2))
+        .collect();
+    for (addr, outcome) in addrs.iter().zip(pending) {
+        let (result, took) = outcome();
+        assert_timed_out_after(&result.unwrap_err(), addr, took, default);
+    }
+    // A timeout of its own replaces the default.
+    let quick = hvsock::ConnectOptions::new().timeout(Duration::from_millis(300));
+    let (result, took) = connect_within(addrs[0].clone(), quick, default)();
+    assert_timed_out_after(&result.unwrap_err(), &addrs[0], took, Duration::from_millis(300));
+}
+
+/// `Duration::MAX` is "no time limit", never an overflow of `Instant + Duration`.
+#[test]
+fn duration_max_timeouts_mean_no_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let listener = UnixListener::bind(&path).unwrap();
+    let forever = hvsock::ConnectOptions::new().timeout(Duration::MAX).handshake_timeout(Duration::MAX);
+    let (result, _) = connect_within(unix(&path), forever.clone(), Duration::from_secs(10))();
+    let stream = result.unwrap();
+    let (server, _) = listener.accept().unwrap();
+    exchange(stream, server, 10, 10);
+
+    let hyperkit = UnixListener::bind(dir.path().join("connect")).unwrap();
+    let addr: Addr = format!("hyperkit://:80{}", dir.path().display()).parse().unwrap();
+    let (result, _) = connect_within(addr, forever.clone(), Duration::from_secs(10))();
+    result.unwrap();
+    drop(hyperkit.accept().unwrap());
+
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr: Addr = format!("tcp://{}", tcp.local_addr().unwrap()).parse().unwrap();
+    let (result, _) = connect_within(addr, forever.clone(), Duration::from_secs(10))();
+    result.unwrap();
+    let addr: Addr = format!("tcp://localhost:{}", tcp.local_addr().unwrap().port()).parse().unwrap();
+    let (result, _) = connect_within(addr, forever, Duration::from_secs(10))();
+    result.unwrap();
+}
+
+/// As `std::net::TcpStream`: a zero timeout is an error (`SO_RCVTIMEO` 0 would mean
+/// "forever"), and a timeout under a microsecond is rounded up to one, not down to 0.
+#[test]
+fn zero_and_sub_microsecond_read_and_write_timeouts_are_not_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let listener = UnixListener::bind(&path).unwrap();
+    let stream = Stream::connect(&unix(&path)).unwrap();
+    let (_server, _) = listener.accept().unwrap();
+    for err in [
+        stream.set_read_timeout(Some(Duration::ZERO)).unwrap_err(),
+        stream.set_write_timeout(Some(Duration::ZERO)).unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert_eq!(err.to_string(), "cannot set a 0 duration timeout");
+    }
+    assert_eq!(stream.read_timeout().unwrap(), None, "a refused timeout changes nothing");
+    stream.set_read_timeout(Some(Duration::from_nanos(1))).unwrap();
+    stream.set_write_timeout(Some(Duration::from_nanos(999))).unwrap();
+    let read = stream.read_timeout().unwrap().expect("a read timeout, not forever");
+    let write = stream.write_timeout().unwrap().expect("a write timeout, not forever");
+    assert!(read > Duration::ZERO && read < Duration::from_millis(50), "{read:?}");
+    assert!(write > Duration::ZERO && write < Duration::from_millis(50), "{write:?}");
+    let started = Instant::now();
+    let err = (&stream).read(&mut [0u8; 8]).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    stream.set_read_timeout(None).unwrap();
+    assert_eq!(stream.read_timeout().unwrap(), None);
 }

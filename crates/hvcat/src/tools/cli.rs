@@ -68,7 +68,9 @@ pub fn main<C: Parser>(
 /// How to connect: the options every tool takes.
 #[derive(Args, Debug, Clone)]
 pub struct ConnectArgs {
-    /// Give up on a connection attempt after SECS seconds (decimals allowed)
+    /// Give up on a connection attempt after SECS seconds (decimals allowed; name lookup
+    /// and hybrid handshake included). Default 5; vsock and Hyper-V give up after 2 s of
+    /// their own unless -w is given
     #[arg(short = 'w', long, value_name = "SECS", value_parser = parse_secs)]
     pub connect_timeout: Option<Duration>,
 

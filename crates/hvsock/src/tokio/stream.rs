@@ -13,12 +13,15 @@ use super::Stream;
 use crate::{Addr, ConnectOptions};
 
 impl Stream {
-    /// Connects to `addr` with default options.
+    /// Connects to `addr` with default options: no retry, and no waiting past
+    /// [`ConnectOptions::DEFAULT_TIMEOUT`] (5 s; vsock and Hyper-V sockets give up after
+    /// 2 s of their own).
     pub async fn connect(addr: &Addr) -> io::Result<Stream> {
         Self::connect_with(addr, &ConnectOptions::new()).await
     }
 
-    /// Connects to `addr`, giving up with `ErrorKind::TimedOut` after `timeout`.
+    /// Connects to `addr`, giving up with `ErrorKind::TimedOut` after `timeout` (name
+    /// resolution and handshake included) instead of the default limit.
     pub async fn connect_timeout(addr: &Addr, timeout: Duration) -> io::Result<Stream> {
         Self::connect_with(addr, &ConnectOptions::new().timeout(timeout)).await
     }

@@ -19,6 +19,7 @@ pub(crate) fn connect(socket: &Socket, addr: &SockAddr, deadline: Option<Instant
     if deadline.is_some() {
         socket.set_nonblocking(true)?;
     }
+    let mut backoff = Backoff::new();
     let result = loop {
         match socket.connect(addr) {
             Ok(()) => break Ok(()),
@@ -30,10 +31,13 @@ pub(crate) fn connect(socket: &Socket, addr: &SockAddr, deadline: Option<Instant
                     None => Ok(()),
                 });
             }
-            // A Unix socket whose listener's backlog is full: try again shortly.
+            // A Unix socket whose listener's backlog is full: try again, less and less often.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                remaining(deadline)?;
-                thread::sleep(Duration::from_millis(2));
+                let wait = backoff.next();
+                match remaining(deadline) {
+                    Ok(left) => thread::sleep(left.map_or(wait, |left| left.min(wait))),
+                    Err(e) => break Err(e),
+                }
             }
             Err(e) => break Err(e),
         }
@@ -42,6 +46,27 @@ pub(crate) fn connect(socket: &Socket, addr: &SockAddr, deadline: Option<Instant
         socket.set_nonblocking(false)?;
     }
     result
+}
+
+/// The waits between `connect(2)`s to a Unix socket whose listener's backlog is full
+/// (`EAGAIN`: no `EINPROGRESS` to wait on): 1 ms, doubling, at most 64 ms.
+#[derive(Debug)]
+pub(crate) struct Backoff(Duration);
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(1);
+    const LONGEST: Duration = Duration::from_millis(64);
+
+    pub(crate) fn new() -> Self {
+        Backoff(Self::FIRST)
+    }
+
+    /// The next wait.
+    pub(crate) fn next(&mut self) -> Duration {
+        let wait = self.0;
+        self.0 = (wait * 2).min(Self::LONGEST);
+        wait
+    }
 }
 
 /// The time left until `deadline` (`None`: no limit), or `TimedOut` once it has passed.
@@ -75,6 +100,13 @@ fn wait_writable(socket: &Socket, deadline: Option<Instant>) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_backlog_is_tried_again_less_and_less_often() {
+        let mut backoff = Backoff::new();
+        let waits: Vec<u64> = (0..9).map(|_| backoff.next().as_millis() as u64).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 64, 64]);
+    }
 
     #[test]
     fn remaining_time_is_never_a_zero_timeout() {

@@ -15,9 +15,10 @@ use crate::{Addr, ConnectOptions, HybridAddr, ListenOptions};
 /// Connects to the device's socket, sends `CONNECT <port>\n` and reads the reply one
 /// byte at a time, so that nothing is sent or consumed past the `OK` line.
 pub(crate) fn connect(addr: &HybridAddr, options: &ConnectOptions) -> io::Result<Connected> {
-    let socket = unix::connect_path(&addr.uds, super::deadline(options))?;
+    let deadline = super::deadline(options);
+    let socket = unix::connect_path(&addr.uds, deadline)?;
     let mut reader = ReplyReader::new();
-    handshake(&socket, addr.port, handshake_deadline(options), &mut reader)
+    handshake(&socket, addr.port, handshake_deadline(options, deadline), &mut reader)
         .map_err(|e| handshake_error(e, addr.port, &reader))?;
     Ok(Connected { socket, local: Addr::Unnamed })
 }
@@ -29,21 +30,27 @@ pub(crate) fn bind(addr: &HybridAddr, options: &ListenOptions) -> io::Result<Bou
     Ok(Bound { socket, local: Addr::Hybrid(addr.clone()), file: Some(file) })
 }
 
-/// The handshake must be over by the handshake timeout, and by the connect timeout.
-pub(crate) fn handshake_deadline(options: &ConnectOptions) -> Instant {
-    let handshake = Instant::now() + options.handshake_timeout;
-    super::deadline(options).map_or(handshake, |d| d.min(handshake))
+/// The handshake, starting now, must be over by the handshake timeout and by the
+/// connect's `deadline`. `None`: neither sets a limit (`Duration::MAX` is none).
+pub(crate) fn handshake_deadline(options: &ConnectOptions, deadline: Option<Instant>) -> Option<Instant> {
+    let handshake = Instant::now().checked_add(options.handshake_timeout);
+    [deadline, handshake].into_iter().flatten().min()
 }
 
-/// Sends the request and reads the reply into `reader`, by `deadline`.
-fn handshake(socket: &Socket, port: u32, deadline: Instant, reader: &mut ReplyReader) -> io::Result<()> {
+/// Sends the request and reads the reply into `reader`, by `deadline` (`None`: no limit).
+fn handshake(
+    socket: &Socket,
+    port: u32,
+    deadline: Option<Instant>,
+    reader: &mut ReplyReader,
+) -> io::Result<()> {
     let request = connect_request(port);
     let mut sent = 0;
     while sent < request.len() {
-        sent += socket.send(&request.as_bytes()[sent..])?;
+        sent += super::send(socket, &request.as_bytes()[sent..])?;
     }
     loop {
-        let left = deadline::remaining(Some(deadline))?;
+        let left = deadline::remaining(deadline)?;
         socket.set_read_timeout(left)?;
         let mut byte = [0u8; 1];
         let read = (&mut &*socket).read(&mut byte);

@@ -14,7 +14,7 @@ use crate::{Addr, ConnectOptions, HyperkitAddr, ListenOptions};
 pub(crate) fn connect(addr: &HyperkitAddr, options: &ConnectOptions) -> io::Result<Connected> {
     let socket = unix::connect_path(&addr.connect_path(), super::deadline(options))?;
     let header = addr.connect_header();
-    let sent = socket.send(&header)?;
+    let sent = super::send(&socket, &header)?;
     if sent != header.len() {
         return Err(error(
             io::ErrorKind::WriteZero,

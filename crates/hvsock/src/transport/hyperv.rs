@@ -131,7 +131,8 @@ fn local_addr(socket: &Socket) -> io::Result<Addr> {
 /// and `ioctlsocket(FIONBIO)` makes the socket blocking again on every path. A socket
 /// whose connect failed or timed out is still connecting: the caller closes it.
 fn connect_within(socket: &Socket, addr: &SockAddr, timeout: Duration) -> io::Result<()> {
-    let deadline = Instant::now() + timeout;
+    // A timeout no `Instant` can hold (`Duration::MAX`) is no deadline at all.
+    let deadline = Instant::now().checked_add(timeout);
     socket.set_nonblocking(true)?;
     let result = match socket.connect(addr) {
         Ok(()) => Ok(()),
@@ -142,11 +143,14 @@ fn connect_within(socket: &Socket, addr: &SockAddr, timeout: Duration) -> io::Re
     result.and(restored)
 }
 
-/// `select` on `socket` for writability and exceptions until `deadline`, then
-/// `getsockopt(SO_ERROR)`.
-fn wait_connected(socket: &Socket, deadline: Instant) -> io::Result<()> {
+/// `select` on `socket` for writability and exceptions until `deadline` (`None`: an
+/// hour at a time, for ever), then `getsockopt(SO_ERROR)`.
+fn wait_connected(socket: &Socket, deadline: Option<Instant>) -> io::Result<()> {
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = match deadline {
+            Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+            None => Duration::from_secs(3600),
+        };
         if left.is_zero() {
             return Err(error(io::ErrorKind::TimedOut, "timed out"));
         }
@@ -239,6 +243,14 @@ mod tests {
         // A blocking socket waits for the byte instead of failing with WouldBlock.
         let mut buf = [std::mem::MaybeUninit::new(0u8); 1];
         assert_eq!(socket.recv(&mut buf).unwrap(), 1);
+    }
+
+    #[test]
+    fn connect_within_takes_duration_max_as_no_deadline() {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let socket = tcp_socket();
+        connect_within(&socket, &listener.local_addr().unwrap().into(), Duration::MAX).unwrap();
+        drop(listener.accept().unwrap());
     }
 
     #[test]

@@ -1,16 +1,16 @@
 //! One module per transport. Each turns an address into a connected or listening
 //! [`socket2::Socket`]; [`crate::Stream`] and [`crate::Listener`] do the rest.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::time::Instant;
 
-use socket2::{SockAddr, Socket};
+use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::error::{context, error};
 use crate::{Addr, ConnectOptions, ListenOptions};
 
 #[cfg(unix)]
-mod deadline;
+pub(crate) mod deadline;
 #[cfg(unix)]
 pub(crate) mod hybrid;
 #[cfg(unix)]
@@ -93,9 +93,59 @@ pub(crate) use socket_file::SocketFile;
 #[derive(Debug)]
 pub(crate) struct SocketFile;
 
-/// The deadline that `options` set, counted from now.
+/// The flags of every send: `MSG_NOSIGNAL` where there is one, so that writing to a
+/// peer that has closed fails with `EPIPE` instead of raising `SIGPIPE`, which kills a
+/// process that keeps the signal's default action (a C or Python host, say). Apple
+/// systems have no such flag: there every socket has `SO_NOSIGPIPE` (see [`socket`]).
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "illumos",
+    target_os = "solaris"
+))]
+pub(crate) const SEND_FLAGS: std::ffi::c_int = libc::MSG_NOSIGNAL;
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "illumos",
+    target_os = "solaris"
+)))]
+pub(crate) const SEND_FLAGS: std::ffi::c_int = 0;
+
+/// `send(2)` with [`SEND_FLAGS`].
+pub(crate) fn send(socket: &Socket, buf: &[u8]) -> io::Result<usize> {
+    socket.send_with_flags(buf, SEND_FLAGS)
+}
+
+/// `sendmsg(2)` of several buffers with [`SEND_FLAGS`].
+pub(crate) fn send_vectored(socket: &Socket, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    socket.send_vectored_with_flags(bufs, SEND_FLAGS)
+}
+
+/// `socket(2)` (close-on-exec, as socket2 makes every socket), and on Apple systems
+/// `setsockopt(SO_NOSIGPIPE)`, their only way not to raise `SIGPIPE` (socket2 sets it
+/// too; here it is explicit and checked). An accepted socket inherits it from its
+/// listener; setting it again there fails for Unix sockets (`EINVAL`).
+pub(crate) fn socket(domain: Domain, ty: Type) -> io::Result<Socket> {
+    let socket = Socket::new(domain, ty, None)?;
+    #[cfg(target_vendor = "apple")]
+    socket.set_nosigpipe(true)?;
+    Ok(socket)
+}
+
+/// The deadline of a connect that starts now: `options`' timeout, or
+/// [`ConnectOptions::DEFAULT_TIMEOUT`]; `None` (no deadline) for a timeout beyond what
+/// an `Instant` can hold, such as `Duration::MAX`.
 pub(crate) fn deadline(options: &ConnectOptions) -> Option<Instant> {
-    options.timeout.map(|timeout| Instant::now() + timeout)
+    Instant::now().checked_add(options.timeout.unwrap_or(ConnectOptions::DEFAULT_TIMEOUT))
 }
 
 /// Connects to `addr` on its transport; errors name the address.

@@ -24,20 +24,23 @@ pub(crate) fn bind(path: &Path, options: &ListenOptions) -> io::Result<Bound> {
 
 /// `socket(AF_UNIX, SOCK_STREAM)` and `connect(2)` to `path`, by `deadline`.
 pub(crate) fn connect_path(path: &Path, deadline: Option<std::time::Instant>) -> io::Result<Socket> {
-    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    let socket = super::socket(Domain::UNIX, Type::STREAM)?;
     deadline::connect(&socket, &SockAddr::unix(path)?, deadline).map_err(|e| explain(e, path))?;
     Ok(socket)
 }
 
-/// Says what a failed `connect(2)` to the socket at `path` means.
+/// Says what a failed `connect(2)` to the socket at `path` means (control characters
+/// in the path shown escaped).
 pub(crate) fn explain(err: io::Error, path: &Path) -> io::Error {
     match err.kind() {
-        io::ErrorKind::NotFound => {
-            error(err.kind(), format!("no socket at {} (is the VM or service running?)", path.display()))
-        }
-        io::ErrorKind::ConnectionRefused => {
-            error(err.kind(), format!("connection refused: nothing listens on {}", path.display()))
-        }
+        io::ErrorKind::NotFound => error(
+            err.kind(),
+            format!("no socket at {} (is the VM or service running?)", crate::error::show_path(path)),
+        ),
+        io::ErrorKind::ConnectionRefused => error(
+            err.kind(),
+            format!("connection refused: nothing listens on {}", crate::error::show_path(path)),
+        ),
         _ => err,
     }
 }

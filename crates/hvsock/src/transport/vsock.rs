@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
@@ -75,12 +75,27 @@ pub(crate) fn local_addr(socket: &Socket) -> io::Result<Addr> {
         .ok_or_else(|| error(io::ErrorKind::InvalidData, "getsockname returned a non-vsock address"))
 }
 
-/// `setsockopt(SO_VM_SOCKETS_CONNECT_TIMEOUT)`.
-fn set_connect_timeout(socket: &Socket, timeout: std::time::Duration) -> io::Result<()> {
-    let tv = libc::timeval {
-        tv_sec: timeout.as_secs().try_into().unwrap_or(libc::time_t::MAX),
-        tv_usec: timeout.subsec_micros().into(),
-    };
+/// The longest connect timeout the kernel takes, in seconds. It refuses (`ERANGE`) one
+/// of `MAX_SCHEDULE_TIMEOUT / HZ - 1` seconds or more, where `MAX_SCHEDULE_TIMEOUT` is
+/// `LONG_MAX` jiffies and `HZ` at most 1024: this is below that on every kernel (about
+/// 285 million years with a 64-bit `long`, 24 days with a 32-bit one).
+const LONGEST_CONNECT_TIMEOUT_SECS: libc::time_t = (libc::c_long::MAX / 1024 - 2) as libc::time_t;
+
+/// `timeout` as the `timeval` of `SO_VM_SOCKETS_CONNECT_TIMEOUT`, clamped to
+/// [`LONGEST_CONNECT_TIMEOUT_SECS`] (so that `Duration::MAX` waits as long as the kernel
+/// can, rather than failing with `ERANGE`).
+fn connect_timeval(timeout: Duration) -> libc::timeval {
+    match libc::time_t::try_from(timeout.as_secs()) {
+        Ok(secs) if secs < LONGEST_CONNECT_TIMEOUT_SECS => {
+            libc::timeval { tv_sec: secs, tv_usec: timeout.subsec_micros().into() }
+        }
+        _ => libc::timeval { tv_sec: LONGEST_CONNECT_TIMEOUT_SECS, tv_usec: 0 },
+    }
+}
+
+/// `setsockopt(SO_VM_SOCKETS_CONNECT_TIMEOUT)`, clamped by [`connect_timeval`].
+fn set_connect_timeout(socket: &Socket, timeout: Duration) -> io::Result<()> {
+    let tv = connect_timeval(timeout);
     // SAFETY: `tv` is a valid timeval that outlives the call, and we pass its size.
     let rc = unsafe {
         libc::setsockopt(
@@ -116,4 +131,22 @@ pub(crate) fn local_cid() -> io::Result<u32> {
         return Err(error(e.kind(), format!("IOCTL_VM_SOCKETS_GET_LOCAL_CID on /dev/vsock: {e}")));
     }
     Ok(cid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_timeouts_are_clamped_to_what_the_kernel_takes() {
+        let tv = connect_timeval(Duration::from_millis(2500));
+        assert_eq!((tv.tv_sec, tv.tv_usec), (2, 500_000));
+        // The kernel's bound with HZ = 1000 (and 1024): `LONG_MAX / HZ - 1` seconds.
+        let kernel_limit = (libc::c_long::MAX / 1024 - 1) as libc::time_t;
+        for huge in [Duration::MAX, Duration::from_secs(u64::MAX / 2), Duration::from_secs(i64::MAX as u64)] {
+            let tv = connect_timeval(huge);
+            assert_eq!((tv.tv_sec, tv.tv_usec), (LONGEST_CONNECT_TIMEOUT_SECS, 0), "{huge:?}");
+            assert!(tv.tv_sec < kernel_limit);
+        }
+    }
 }

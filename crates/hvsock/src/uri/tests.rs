@@ -227,6 +227,15 @@ fn rejected_forms_name_the_problem() {
         ("tcp://localhost:80/x", UnexpectedPath("/x".into())),
         ("tcp://[zz]:80", UnexpectedHost { host: "[zz]".into(), hint: TCP_FORM }),
         ("tcp://a%3Ab:80", UnexpectedHost { host: "a%3Ab".into(), hint: TCP_FORM }),
+        ("unix:///tmp/a%00b", Nul("/tmp/a%00b".into())),
+        ("unix://./a%00", Nul("./a%00".into())),
+        ("unix:///tmp/a\0b", Nul("/tmp/a\0b".into())),
+        ("hybrid://:1/tmp/v%00.sock", Nul("/tmp/v%00.sock".into())),
+        ("hyperkit://:1/dir%00", Nul("/dir%00".into())),
+        ("hvsock:///run/k%00.hvsock:1024", Nul("/run/k%00.hvsock".into())),
+        ("hvsock://a%00b/1", Nul("a%00b".into())),
+        ("tcp://host%00x:80", Nul("host%00x".into())),
+        ("tcp://host\0x:80", Nul("host\0x".into())),
     ];
     assert!(cases.len() >= 50);
     for (uri, want) in cases {
@@ -242,4 +251,20 @@ fn percent_codec_round_trips() {
     }
     assert_eq!(percent_encode("a/b:c", false), "a%2Fb%3Ac");
     assert_eq!(percent_encode("a/b:c", true), "a/b:c");
+}
+
+#[test]
+fn messages_show_control_characters_escaped() {
+    let err = "hvsock://a%0Ab/1".parse::<Addr>().unwrap_err();
+    assert_eq!(err.reason, Reason::BadVmName("a\nb".into(), "it contains a control character"));
+    assert!(
+        err.to_string().ends_with("VM name `a\\nb` is not valid: it contains a control character"),
+        "{err}"
+    );
+    let err = "unix:///tmp/a\0b".parse::<Addr>().unwrap_err();
+    assert!(!err.reason.to_string().contains('\0'), "{err}");
+    assert_eq!(
+        err.reason.to_string(),
+        "NUL (%00) in `/tmp/a\\0b`: a path, VM name or host name cannot contain one"
+    );
 }

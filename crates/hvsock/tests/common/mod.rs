@@ -137,3 +137,34 @@ pub fn assert_silent(conn: &UnixStream, wait: Duration) {
     }
     conn.set_read_timeout(None).unwrap();
 }
+
+/// A Unix listener at `path` whose backlog is full, so that a new `connect(2)` to it can
+/// never complete: `listen(0)`, and non-blocking connects queued until one is refused
+/// with `EAGAIN`. Keep both values alive for as long as the jam should last.
+pub fn jammed_listener(path: &Path) -> (socket2::Socket, Vec<socket2::Socket>) {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let listener = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+    listener.bind(&SockAddr::unix(path).unwrap()).unwrap();
+    listener.listen(0).unwrap();
+    let mut held = Vec::new();
+    loop {
+        let socket = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+        socket.set_nonblocking(true).unwrap();
+        match socket.connect(&SockAddr::unix(path).unwrap()) {
+            Ok(()) => held.push(socket),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return (listener, held),
+            Err(e) => panic!("jamming {}: {e}", path.display()),
+        }
+        assert!(held.len() < 10_000, "the backlog of {} never filled", path.display());
+    }
+}
+
+/// Asserts that `err` is a timeout, that its message names `addr`, and that it came
+/// `took` after the start: within `expected`, give or take 10% (and 100 ms).
+pub fn assert_timed_out_after(err: &std::io::Error, addr: &hvsock::Addr, took: Duration, expected: Duration) {
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{addr}: {err}");
+    let text = err.to_string();
+    assert!(text.starts_with(&format!("connect {addr}: ")) && text.contains("timed out"), "{text}");
+    let (low, high) = (expected.mul_f64(0.98), expected.mul_f64(1.1) + Duration::from_millis(100));
+    assert!(took >= low && took <= high, "{addr}: timed out after {took:?}, expected about {expected:?}");
+}

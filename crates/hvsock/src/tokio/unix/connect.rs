@@ -3,7 +3,7 @@
 use std::io::{self, Read};
 use std::ops::ControlFlow;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use socket2::{Domain, SockAddr, Socket, Type};
 use tokio::io::unix::AsyncFd;
@@ -12,15 +12,21 @@ use tokio::io::Interest;
 use crate::error::{context, error};
 use crate::hybrid_proto::{connect_request, ReplyReader};
 use crate::tokio::retry::with_retries;
-use crate::transport::{hybrid, tcp, unix};
+use crate::transport::deadline::Backoff;
+use crate::transport::{self, hybrid, tcp, unix};
 use crate::{Addr, ConnectOptions};
 
-/// Connects to `addr`, honouring the timeout and retries of `options`.
+/// Connects to `addr`, honouring the retries of `options` and, for each attempt, its
+/// timeout or [`ConnectOptions::DEFAULT_TIMEOUT`] (name resolution and handshake
+/// included).
 pub(super) async fn connect(addr: &Addr, options: &ConnectOptions) -> io::Result<(AsyncFd<Socket>, Addr)> {
     with_retries(options, || async {
-        let once = connect_once(addr, options);
-        let result = match options.timeout {
-            Some(timeout) => tokio::time::timeout(timeout, once).await.unwrap_or_else(|_| Err(timed_out())),
+        let deadline = transport::deadline(options);
+        let once = connect_once(addr, options, deadline);
+        let result = match deadline {
+            Some(deadline) => {
+                tokio::time::timeout_at(deadline.into(), once).await.unwrap_or_else(|_| Err(timed_out()))
+            }
             None => once.await,
         };
         result.map_err(|e| context(e, "connect", addr))
@@ -32,7 +38,12 @@ fn timed_out() -> io::Error {
     error(io::ErrorKind::TimedOut, "timed out")
 }
 
-async fn connect_once(addr: &Addr, options: &ConnectOptions) -> io::Result<(AsyncFd<Socket>, Addr)> {
+/// One attempt; `deadline` (the caller enforces it) bounds the hybrid handshake too.
+async fn connect_once(
+    addr: &Addr,
+    options: &ConnectOptions,
+    deadline: Option<Instant>,
+) -> io::Result<(AsyncFd<Socket>, Addr)> {
     match addr {
         #[cfg(target_os = "linux")]
         Addr::Vsock(a) => {
@@ -54,7 +65,7 @@ async fn connect_once(addr: &Addr, options: &ConnectOptions) -> io::Result<(Asyn
         }
         Addr::Hybrid(a) => {
             let io = connect_unix(&a.uds).await?;
-            handshake(&io, a.port, hybrid::handshake_deadline(options)).await?;
+            handshake(&io, a.port, hybrid::handshake_deadline(options, deadline)).await?;
             Ok((io, Addr::Unnamed))
         }
         Addr::Tcp(a) => connect_tcp(&a.host, a.port).await,
@@ -63,9 +74,12 @@ async fn connect_once(addr: &Addr, options: &ConnectOptions) -> io::Result<(Asyn
 }
 
 /// `connect(2)` on a non-blocking socket, then waits for it to become writable and
-/// checks `SO_ERROR`.
+/// checks `SO_ERROR`. A Unix listener whose backlog is full answers `EAGAIN`, with
+/// nothing to wait on: the `connect(2)` is tried again after 1 ms, 2 ms, ... at most
+/// 64 ms apart, until the caller's deadline.
 async fn connect_socket(socket: Socket, target: &SockAddr) -> io::Result<AsyncFd<Socket>> {
     socket.set_nonblocking(true)?;
+    let mut backoff = Backoff::new();
     loop {
         match socket.connect(target) {
             Ok(()) => return super::register(socket),
@@ -79,24 +93,21 @@ async fn connect_socket(socket: Socket, target: &SockAddr) -> io::Result<AsyncFd
                     None => Ok(io),
                 };
             }
-            // A Unix socket whose listener's backlog is full: try again shortly.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                tokio::time::sleep(Duration::from_millis(2)).await
-            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => tokio::time::sleep(backoff.next()).await,
             Err(e) => return Err(e),
         }
     }
 }
 
 async fn connect_unix(path: &Path) -> io::Result<AsyncFd<Socket>> {
-    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    let socket = transport::socket(Domain::UNIX, Type::STREAM)?;
     connect_socket(socket, &SockAddr::unix(path)?).await.map_err(|e| unix::explain(e, path))
 }
 
 async fn connect_tcp(host: &str, port: u16) -> io::Result<(AsyncFd<Socket>, Addr)> {
     let mut last = None;
     for target in tokio::net::lookup_host((host, port)).await? {
-        let socket = Socket::new(Domain::for_address(target), Type::STREAM, None)?;
+        let socket = transport::socket(Domain::for_address(target), Type::STREAM)?;
         match connect_socket(socket, &target.into()).await {
             Ok(io) => {
                 let local = io
@@ -114,7 +125,7 @@ async fn connect_tcp(host: &str, port: u16) -> io::Result<(AsyncFd<Socket>, Addr
 
 /// hyperkit reads its header with a single `read(2)`, so it must go in one `send(2)`.
 async fn send_in_one_write(io: &AsyncFd<Socket>, header: &[u8]) -> io::Result<()> {
-    let sent = io.async_io(Interest::WRITABLE, |socket| socket.send(header)).await?;
+    let sent = io.async_io(Interest::WRITABLE, |socket| transport::send(socket, header)).await?;
     if sent == header.len() {
         Ok(())
     } else {
@@ -125,15 +136,16 @@ async fn send_in_one_write(io: &AsyncFd<Socket>, header: &[u8]) -> io::Result<()
     }
 }
 
-/// The hybrid-vsock handshake, by `deadline`: the same steps as the blocking one.
-async fn handshake(io: &AsyncFd<Socket>, port: u32, deadline: Instant) -> io::Result<()> {
+/// The hybrid-vsock handshake, by `deadline` (`None`: no limit): the same steps as the
+/// blocking one.
+async fn handshake(io: &AsyncFd<Socket>, port: u32, deadline: Option<Instant>) -> io::Result<()> {
     let mut reader = ReplyReader::new();
     let exchange = async {
         let request = connect_request(port);
         let mut sent = 0;
         while sent < request.len() {
-            sent +=
-                io.async_io(Interest::WRITABLE, |socket| socket.send(&request.as_bytes()[sent..])).await?;
+            let rest = &request.as_bytes()[sent..];
+            sent += io.async_io(Interest::WRITABLE, |socket| transport::send(socket, rest)).await?;
         }
         loop {
             let mut byte = [0u8; 1];
@@ -143,7 +155,11 @@ async fn handshake(io: &AsyncFd<Socket>, port: u32, deadline: Instant) -> io::Re
             }
         }
     };
-    let outcome =
-        tokio::time::timeout_at(deadline.into(), exchange).await.unwrap_or_else(|_| Err(timed_out()));
+    let outcome = match deadline {
+        Some(deadline) => {
+            tokio::time::timeout_at(deadline.into(), exchange).await.unwrap_or_else(|_| Err(timed_out()))
+        }
+        None => exchange.await,
+    };
     outcome.map_err(|e| hybrid::handshake_error(e, port, &reader))
 }

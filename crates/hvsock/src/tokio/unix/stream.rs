@@ -8,7 +8,7 @@ use socket2::Socket;
 use tokio::io::unix::AsyncFd;
 use tokio::io::{Interest, ReadBuf};
 
-use crate::{Addr, ConnectOptions};
+use crate::{transport, Addr, ConnectOptions};
 
 /// A connected hypervisor socket for tokio; see [`crate::Stream`] for the transports.
 ///
@@ -69,9 +69,10 @@ impl Stream {
         self.io.try_io(Interest::READABLE, |socket| (&mut &*socket).read(buf))
     }
 
-    /// `send(2)` without waiting: `WouldBlock` if the socket buffer is full.
+    /// `send(2)` (`MSG_NOSIGNAL`: a closed peer gives `EPIPE`, never `SIGPIPE`) without
+    /// waiting: `WouldBlock` if the socket buffer is full.
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.io.try_io(Interest::WRITABLE, |socket| socket.send(buf))
+        self.io.try_io(Interest::WRITABLE, |socket| transport::send(socket, buf))
     }
 
     /// `recv(2)` into `buf` once the socket is readable.
@@ -99,22 +100,22 @@ impl Stream {
         }
     }
 
-    /// `send(2)` once the socket is writable.
+    /// `send(2)` (`MSG_NOSIGNAL`) once the socket is writable.
     pub(in crate::tokio) fn poll_write_priv(
         &self,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_send(cx, |socket| socket.send(buf))
+        self.poll_send(cx, |socket| transport::send(socket, buf))
     }
 
-    /// `sendmsg(2)` with several buffers once the socket is writable.
+    /// `sendmsg(2)` (`MSG_NOSIGNAL`) with several buffers once the socket is writable.
     pub(in crate::tokio) fn poll_write_vectored_priv(
         &self,
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.poll_send(cx, |socket| socket.send_vectored(bufs))
+        self.poll_send(cx, |socket| transport::send_vectored(socket, bufs))
     }
 
     /// Nothing to flush: writes go straight to the socket.
