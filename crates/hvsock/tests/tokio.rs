@@ -233,3 +233,38 @@ fn async_duration_max_timeouts_mean_no_deadline() {
         drop(listener.accept().unwrap());
     }
 }
+
+/// `closed` waits for a full close, reading nothing: data that arrived while it watched
+/// is still read afterwards, a half-close does not end it, a close does.
+#[tokio::test]
+async fn closed_completes_on_a_full_close_only_and_takes_nothing_from_reads() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let listener =
+        hvsock::tokio::Listener::bind(&format!("unix://{}", path.display()).parse().unwrap()).unwrap();
+    let peer = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    let (mut conn, _) = listener.accept().await.unwrap();
+    std::io::Write::write_all(&mut &peer, b"data").unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), conn.closed()).await.is_err(),
+        "data is no close"
+    );
+    let mut buf = [0u8; 4];
+    tokio::time::timeout(Duration::from_secs(2), conn.read_exact(&mut buf))
+        .await
+        .expect("the read lost its wake-up")
+        .unwrap();
+    assert_eq!(&buf, b"data");
+    peer.shutdown(std::net::Shutdown::Write).unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), conn.closed()).await.is_err(),
+        "a half-close is no close"
+    );
+    let peer2 = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    let (conn2, _) = listener.accept().await.unwrap();
+    let watching = tokio::spawn(async move { conn2.closed().await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(peer2);
+    tokio::time::timeout(Duration::from_secs(2), watching).await.expect("a close ends it").unwrap().unwrap();
+}

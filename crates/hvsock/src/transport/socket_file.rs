@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
-use crate::error::error;
+use crate::error::{error, show_path as shown};
 use crate::ListenOptions;
 use dir::{Dir, FileId};
 pub(crate) use registry::remove_all;
@@ -61,7 +61,7 @@ pub(crate) fn listen(path: &Path, options: &ListenOptions) -> io::Result<(Socket
     hook::call(Step::Checked, None);
     let private = PrivateDir::create(&parent, path)?;
     hook::call(Step::PrivateDir, Some(&private.name));
-    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    let socket = super::socket(Domain::UNIX, Type::STREAM)?; // accepted sockets inherit its options
     private.bind(&socket, path)?;
     hook::call(Step::Bound, Some(&private.name));
     private.dir.chmod_at(OsStr::new(SOCKET), options.mode)?;
@@ -127,11 +127,6 @@ fn parent_of(path: &Path) -> &Path {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     }
-}
-
-/// A path for a message: control characters escaped.
-pub(crate) fn shown(path: &Path) -> String {
-    path.to_string_lossy().escape_debug().to_string()
 }
 
 fn in_use(path: &Path) -> io::Error {

@@ -148,8 +148,11 @@ impl Stream {
     /// end-of-file together with `EPIPE` from an empty `send(2)`. After a half-close it
     /// waits forever (a later close is not seen without reading).
     pub(in crate::tokio) async fn closed_priv(&self) -> io::Result<()> {
+        // A registration of its own (on a `dup(2)`): clearing its readiness must not
+        // take a wake-up from the reads that come later.
+        let watch = super::register(self.io.get_ref().try_clone()?)?;
         loop {
-            let mut guard = self.io.ready(Interest::READABLE).await?;
+            let mut guard = watch.ready(Interest::READABLE).await?;
             let ready = guard.ready();
             if ready.is_write_closed() || ready.is_error() || (ready.is_read_closed() && self.send_fails()) {
                 return Ok(());
@@ -166,12 +169,8 @@ impl Stream {
     /// Whether an empty `send(2)` fails as to a peer that has gone (a half-closed peer
     /// still takes data).
     fn send_fails(&self) -> bool {
-        #[cfg(target_os = "linux")]
-        const FLAGS: libc::c_int = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
-        #[cfg(not(target_os = "linux"))]
-        const FLAGS: libc::c_int = libc::MSG_DONTWAIT;
         matches!(
-            self.io.get_ref().send_with_flags(&[], FLAGS),
+            self.io.get_ref().send_with_flags(&[], libc::MSG_DONTWAIT | crate::transport::SEND_FLAGS),
             Err(e) if matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset)
         )
     }

@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::dir::{Dir, FileId};
-use super::shown;
+use crate::error::show_path as shown;
 
 /// A listener's socket file: the directory it is in (held open), its name there, the
 /// path given (for messages) and its identity.
