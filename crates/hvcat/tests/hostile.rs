@@ -93,6 +93,16 @@ const CATALOGUE: &[(&[&str], &str)] = &[
     (&["-l", "unix://./a", "--relay", "unix://./b", "--expect-bytes", "5"], "cannot be used with"),
     (&["-z", "-l", "unix://./x"], "cannot be used with"),
     (&["-z", "-i", "1", "unix://./x"], "cannot be used with"),
+    (&["-l", "-m", "0", "--echo", "unix://./x"], "0 is not in 1.."),
+    (&["-l", "-m", "2", "unix://./x"], "--max-conns needs -k or --echo"),
+    (&["-m", "2", "unix://./x"], "--listen"),
+    (&["-l", "--allow", "3", "unix://./x"], "allow them by user id"),
+    (&["-l", "--allow", "3", "hybrid://:5/./v.sock"], "carries no peer identity beyond the VM"),
+    (&["-l", "--allow", "3", "hyperkit://:5/./d"], "carries no peer identity beyond the VM"),
+    (&["-l", "--allow-uid", "0", "tcp://127.0.0.1:1"], "is not a Unix socket"),
+    (&["-l", "--allow", "10.0.0.300", "tcp://127.0.0.1:1"], "is not an IP address"),
+    (&["-l", "--allow-uid", "x", "unix://./x"], "invalid value 'x'"),
+    (&["--allow", "3", "unix://./x"], "--listen"),
     (&["--bogus", "unix://./x"], "unexpected argument '--bogus'"),
     (&["unix://./x", "unix://./y"], "unexpected argument"),
 ];
@@ -142,5 +152,30 @@ fn control_characters_in_paths_are_escaped_in_messages() {
         assert!(!stderr.contains(['\r', '\t', '\u{1b}']), "{uri}: {stderr:?}");
         assert!(stderr.starts_with(&format!("hvcat: connect {uri}: ")), "{uri}: {stderr:?}");
         assert!(stderr.contains(shown), "{uri}: expected {shown:?} in {stderr:?}");
+    }
+}
+
+/// Usage errors on vsock listeners, with `socket(2)` made to fail (strace injects
+/// `EACCES`) so that a slip could not reach this machine's own vsock.
+#[test]
+fn vsock_listener_usage_errors_exit_2_without_a_socket() {
+    for (args, needle) in [
+        (&["-l", "--allow", "guest", "vsock://:1"][..], "`guest` is not a vsock CID"),
+        (&["-l", "--allow-uid", "0", "vsock://:1"], "vsock://:1 is not a Unix socket"),
+        (
+            &["-l", "-k", "-m", "1", "--allow", "host,2,3", "--allow", "x", "vsock://:1"],
+            "`x` is not a vsock CID",
+        ),
+    ] {
+        let output = Command::new("strace")
+            .args(["-f", "-qq", "-o", "/dev/null", "-e", "inject=socket:error=EACCES"])
+            .arg(env!("CARGO_BIN_EXE_hvcat"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("strace (apt-get install strace) runs hvcat with socket(2) failing");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("hvcat: ") && stderr.contains(needle), "{args:?}: {stderr}");
     }
 }

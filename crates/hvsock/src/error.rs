@@ -62,6 +62,7 @@ pub(crate) fn error(kind: io::ErrorKind, message: impl Into<String>) -> io::Erro
 /// `path` as a message shows it: as `Path::display` does, with control characters
 /// escaped (`\n`, `\t`, `\u{1b}`), so that a message stays on one line and shows what
 /// is there.
+#[cfg_attr(not(unix), allow(dead_code))] // paths go into messages of Unix-socket transports
 pub(crate) fn show_path(path: &Path) -> String {
     escape_controls(&path.to_string_lossy())
 }

@@ -21,6 +21,7 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("socat", "third-party vsock peer copied into the guest"),
     ("ncat", "third-party vsock peer copied into the guest"),
     ("libc6-dev", "static glibc for the guest's static hvcat"),
+    ("strace", "host tests that give hvcat vsock URIs run it with socket(2) failing"),
 ];
 
 /// The metapackage whose dependency names the current cloud kernel package.

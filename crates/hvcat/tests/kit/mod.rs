@@ -93,7 +93,8 @@ pub fn client(path: &Path, send: &[u8], wait: Duration) -> (UnixStream, Fate) {
 pub fn fate(stream: &UnixStream, wait: Duration) -> Fate {
     stream.set_read_timeout(Some(wait)).unwrap();
     let mut buf = [0u8; 64];
-    match (&*stream).read(&mut buf) {
+    let mut reader = stream;
+    match reader.read(&mut buf) {
         Ok(0) => Fate::Closed,
         Ok(n) => Fate::Answered(buf[..n].to_vec()),
         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Fate::Held,

@@ -131,7 +131,8 @@ impl FakeDevice {
 pub fn assert_silent(conn: &UnixStream, wait: Duration) {
     conn.set_read_timeout(Some(wait)).unwrap();
     let mut buf = [0u8; 64];
-    match (&*conn).read(&mut buf) {
+    let mut reader = conn;
+    match reader.read(&mut buf) {
         Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
         other => panic!("expected silence, got {other:?} {:?}", &buf[..4]),
     }

@@ -14,6 +14,7 @@ mod loopback;
 mod peers;
 mod plumbing;
 mod relay;
+mod server;
 mod stress;
 mod transfer;
 
@@ -46,6 +47,7 @@ pub fn all() -> Vec<Scenario> {
         peers::SCENARIOS,
         faults::SCENARIOS,
         relay::SCENARIOS,
+        server::SCENARIOS,
         stress::SCENARIOS,
     ]
     .concat()
