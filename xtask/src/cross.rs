@@ -82,6 +82,8 @@ pub fn wine_tests() -> Result<(), String> {
     cargo.args(["-p", "hvsock", "--features", "tokio", "--lib", "--test", "tokio_tcp", "--no-run"]);
     cargo.arg("--message-format=json");
     cargo.env("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER", MINGW_GCC);
+    let startup = rtstartup_objects(&root().join("target/cross/rtstartup"))?;
+    cargo.env("RUSTFLAGS", format!("-Dwarnings -L native={}", startup.display()));
     eprintln!("cross: building the hvsock unit tests for {WINDOWS}");
     let json = output(&mut cargo, "the Windows test build")?;
     let exes: Vec<PathBuf> = executables(&json).into_iter().map(PathBuf::from).collect();
@@ -102,6 +104,27 @@ pub fn wine_tests() -> Result<(), String> {
         run(wine(&prefix).arg(exe), "the hvsock tests under Wine")?;
     }
     Ok(())
+}
+
+/// Builds `rsbegin.o` and `rsend.o` for Windows into `dir`, from the standard library's
+/// source (`library/rtstartup`), and returns `dir` for `-L native=`. Rust releases before
+/// 1.87 link every `windows-gnu` executable with them, and Debian's compiler ships them
+/// only in its prebuilt Windows library (`libstd-rust-dev-windows`), not for
+/// `-Zbuild-std`; later releases need neither, and there the two objects go unused.
+fn rtstartup_objects(dir: &Path) -> Result<PathBuf, String> {
+    fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    for name in ["rsbegin", "rsend"] {
+        let source = Path::new(STD_SOURCE).join("rtstartup").join(format!("{name}.rs"));
+        let object = dir.join(format!("{name}.o"));
+        if !source.exists() || object.exists() {
+            continue;
+        }
+        let mut rustc = Command::new(RUSTC);
+        rustc.env("RUSTC_BOOTSTRAP", "1").args(["--target", WINDOWS, "--emit=obj", "-C", "panic=abort"]);
+        rustc.args(["-C", "opt-level=3", "-o"]).arg(&object).arg(&source);
+        run(&mut rustc, &format!("building {name}.o"))?;
+    }
+    Ok(dir.to_path_buf())
 }
 
 /// A C stand-in for `bcryptprimitives.dll`: `ProcessPrng` through `RtlGenRandom`.

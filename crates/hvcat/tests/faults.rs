@@ -2,6 +2,8 @@
 //! listeners that survive bad clients.
 #![cfg(unix)]
 
+mod kit;
+
 use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -10,7 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use socket2::{Domain, SockAddr, Socket, Type};
+use kit::jammed_listener;
+use socket2::{Domain, Socket, Type};
 
 fn hvcat(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hvcat"));
@@ -224,24 +227,6 @@ fn a_peer_that_only_half_closes_still_gets_our_data() {
     (&conn).read_to_string(&mut got).unwrap();
     assert_eq!(got, "late but delivered");
     assert!(client.wait().unwrap().success());
-}
-
-/// A Unix listener whose backlog is full, so that a new connect(2) cannot complete.
-fn jammed_listener(path: &Path) -> (Socket, Vec<Socket>) {
-    let listener = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
-    listener.bind(&SockAddr::unix(path).unwrap()).unwrap();
-    listener.listen(0).unwrap();
-    let mut held = Vec::new();
-    loop {
-        let socket = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
-        socket.set_nonblocking(true).unwrap();
-        match socket.connect(&SockAddr::unix(path).unwrap()) {
-            Ok(()) => held.push(socket),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return (listener, held),
-            Err(e) => panic!("{e}"),
-        }
-        assert!(held.len() < 10_000);
-    }
 }
 
 fn assert_timeout_near_one_second(args: &[&str], needle: &str) {

@@ -3,31 +3,12 @@
 
 mod kit;
 
-use std::io::ErrorKind;
 use std::os::fd::AsRawFd;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use kit::*;
 use socket2::{Domain, SockAddr, Socket, Type};
-
-/// A Unix listener at `path` with a queue of one, filled: every further connect waits
-/// (blocking) or fails with `EAGAIN` (non-blocking). Returns it and what fills it.
-fn jammed(path: &std::path::Path) -> (Socket, Vec<Socket>) {
-    let listener = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
-    listener.bind(&SockAddr::unix(path).unwrap()).unwrap();
-    listener.listen(0).unwrap();
-    let mut queued = Vec::new();
-    loop {
-        let socket = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
-        socket.set_nonblocking(true).unwrap();
-        match socket.connect(&SockAddr::unix(path).unwrap()) {
-            Ok(()) => queued.push(socket),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return (listener, queued),
-            Err(e) => panic!("{e}"),
-        }
-    }
-}
 
 /// Clients that connect without blocking, `n` of them, kept open.
 fn burst(path: &std::path::Path, n: usize) -> Vec<Socket> {
@@ -49,7 +30,7 @@ fn burst(path: &std::path::Path, n: usize) -> Vec<Socket> {
 fn clients_that_leave_a_jammed_upstream_are_given_up_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let (upstream, front) = (dir.path().join("upstream"), dir.path().join("front"));
-    let _jam = jammed(&upstream);
+    let _jam = jammed_listener(&upstream);
     let front_uri = format!("unix://{}", front.display());
     let relay = hvcat(&["-l", "-k", &front_uri, "--relay", &format!("unix://{}", upstream.display())])
         .spawn()

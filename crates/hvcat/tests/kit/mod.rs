@@ -114,3 +114,24 @@ pub fn cpu_ticks(pid: u32) -> u64 {
     let fields: Vec<&str> = after_name.split_whitespace().collect();
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
+
+/// A Unix listener at `path` whose queue is full (`listen(0)`, then non-blocking
+/// connects until one gets `EAGAIN`): every further connect waits (blocking) or fails
+/// with `EAGAIN` (non-blocking). Keep both values for as long as the jam should last.
+pub fn jammed_listener(path: &Path) -> (socket2::Socket, Vec<socket2::Socket>) {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let listener = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+    listener.bind(&SockAddr::unix(path).unwrap()).unwrap();
+    listener.listen(0).unwrap();
+    let mut queued = Vec::new();
+    loop {
+        let socket = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+        socket.set_nonblocking(true).unwrap();
+        match socket.connect(&SockAddr::unix(path).unwrap()) {
+            Ok(()) => queued.push(socket),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return (listener, queued),
+            Err(e) => panic!("jamming {}: {e}", path.display()),
+        }
+        assert!(queued.len() < 10_000, "the backlog of {} never filled", path.display());
+    }
+}

@@ -97,27 +97,9 @@ pub(crate) struct SocketFile;
 /// peer that has closed fails with `EPIPE` instead of raising `SIGPIPE`, which kills a
 /// process that keeps the signal's default action (a C or Python host, say). Apple
 /// systems have no such flag: there every socket has `SO_NOSIGPIPE` (see [`socket`]).
-#[cfg(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "dragonfly",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "illumos",
-    target_os = "solaris"
-))]
+#[cfg(all(unix, not(target_vendor = "apple")))]
 pub(crate) const SEND_FLAGS: std::ffi::c_int = libc::MSG_NOSIGNAL;
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "dragonfly",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "illumos",
-    target_os = "solaris"
-)))]
+#[cfg(any(windows, target_vendor = "apple"))]
 pub(crate) const SEND_FLAGS: std::ffi::c_int = 0;
 
 /// `send(2)` with [`SEND_FLAGS`].
