@@ -131,6 +131,7 @@ fn listen(cli: &Cli, addr: &Addr, mode: Mode, limits: Limits) -> Result<(), Fail
     if !(cli.keep_open || cli.echo) {
         let stream = serve::accept_admitted(&listener, limits.filter.as_ref())?;
         drop(listener); // one connection: stop listening, as nc does
+        info!("{}", serve::describe(&stream));
         return serve(stream, &mode, cli);
     }
     let dispatch = match mode {
@@ -138,7 +139,7 @@ fn listen(cli: &Cli, addr: &Addr, mode: Mode, limits: Limits) -> Result<(), Fail
         _ => Dispatch::Thread,
     };
     let serving = Serving::of(cli);
-    serve::serve(&listener, &limits, dispatch, move |stream| {
+    serve::serve(&listener, &limits, dispatch, true, move |stream| {
         if let Err(e) = serve_one(stream, &mode, serving) {
             warn!("{e}");
         }

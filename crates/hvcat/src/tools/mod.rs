@@ -83,7 +83,7 @@ pub fn echo(stream: &hvsock::Stream, activity: &idle::Activity) -> io::Result<u6
 /// Serves `listener` forever, each connection on a thread of its own, for `hvstress -s`
 /// and `hvbench -s`; a connection's error is logged and never stops the others.
 pub fn serve_each(listener: &hvsock::Listener, handler: fn(hvsock::Stream) -> io::Result<()>) -> ! {
-    serve::serve(listener, &serve::Limits::default(), serve::Dispatch::Thread, move |stream| {
+    serve::serve(listener, &serve::Limits::default(), serve::Dispatch::Thread, false, move |stream| {
         if let Err(e) = handler(stream) {
             tracing::warn!("{e}");
         }

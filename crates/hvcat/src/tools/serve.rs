@@ -35,11 +35,11 @@ pub enum Dispatch {
 }
 
 /// "connection from PEER", or where the transport does not name the peer, the address
-/// it came in on.
+/// it came in on: what `hvcat -v` says of each connection it accepts.
 pub fn describe(accepted: &Stream) -> String {
     match accepted.peer_addr() {
-        Addr::Unnamed => format!("a connection on {}", accepted.local_addr()),
-        peer => format!("a connection from {peer}"),
+        Addr::Unnamed => format!("accepted a connection on {}", accepted.local_addr()),
+        peer => format!("connection from {peer}"),
     }
 }
 
@@ -57,19 +57,18 @@ pub fn accept_admitted(listener: &Listener, filter: Option<&PeerFilter>) -> io::
     loop {
         let (stream, _) = listener.accept()?;
         match filter.map_or(Ok(()), |f| f.check(&stream)) {
-            Ok(()) => {
-                info!("{}", describe(&stream));
-                return Ok(stream);
-            }
+            Ok(()) => return Ok(stream),
             Err(refusal) => warn!("{refusal}"),
         }
     }
 }
 
-/// Serves connections on `listener` forever with `handler`, within `limits`. Nothing a
-/// client does stops the loop: a failed accept or a thread that cannot be started is
-/// logged, that connection closed, and the loop pauses [`ACCEPT_PAUSE`].
-pub fn serve<H>(listener: &Listener, limits: &Limits, dispatch: Dispatch, handler: H) -> !
+/// Serves connections on `listener` forever with `handler`, within `limits`; with
+/// `announce`, each accepted connection is logged (at info level, in accept order) as
+/// [`describe`] says. Nothing a client does stops the loop: a failed accept or a thread
+/// that cannot be started is logged, that connection closed, and the loop pauses
+/// [`ACCEPT_PAUSE`].
+pub fn serve<H>(listener: &Listener, limits: &Limits, dispatch: Dispatch, announce: bool, handler: H) -> !
 where
     H: Fn(Stream) + Send + Sync + 'static,
 {
@@ -85,6 +84,9 @@ where
                 continue;
             }
         };
+        if announce {
+            info!("{}", describe(&stream));
+        }
         let slot = Slots::take(&slots);
         match dispatch {
             Dispatch::Inline => {
@@ -92,13 +94,13 @@ where
                 drop(slot);
             }
             Dispatch::Thread => {
-                let (handler, name) = (Arc::clone(&handler), describe(&stream));
+                let (handler, name) = (Arc::clone(&handler), peer_name(&stream));
                 let spawned = thread::Builder::new().spawn(move || {
                     handler(stream);
                     drop(slot);
                 });
                 if let Err(e) = spawned {
-                    warn!("cannot start a thread for {name} ({e}): closed it");
+                    warn!("{name}: cannot start a thread for the connection ({e}); closed it");
                     thread::sleep(ACCEPT_PAUSE);
                 }
             }
