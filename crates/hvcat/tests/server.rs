@@ -15,19 +15,28 @@ use kit::*;
 
 const SOON: Duration = Duration::from_millis(300);
 
-/// A user id with no process on the machine: its task count is ours alone.
-const LONELY_UID: u32 = 54_321;
+/// A user id that no process on the machine has, so that its task count is the child's
+/// alone (a process left behind by an earlier run would count against the limit).
+fn lonely_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    let taken: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.metadata().ok().map(|m| m.uid()))
+        .collect();
+    (54_321..).find(|uid| !taken.contains(uid)).unwrap()
+}
 
-/// Runs the child as [`LONELY_UID`] with at most `tasks` tasks (threads count), the
+/// Runs the child as a user of its own with at most `tasks` tasks (threads count), the
 /// limit a container's pids limit or systemd's TasksMax sets.
 fn limit_tasks(command: &mut std::process::Command, tasks: u64) {
     let limit = libc::rlimit { rlim_cur: tasks, rlim_max: tasks };
+    let uid = lonely_uid();
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         command.pre_exec(move || {
             if libc::setrlimit(libc::RLIMIT_NPROC, &limit) != 0
-                || libc::setgid(LONELY_UID) != 0
-                || libc::setuid(LONELY_UID) != 0
+                || libc::setgid(uid) != 0
+                || libc::setuid(uid) != 0
             {
                 return Err(std::io::Error::last_os_error());
             }
