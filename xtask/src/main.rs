@@ -23,7 +23,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result: Result<()> = match args.first().map(String::as_str) {
         Some("lab") => lab::main(&args[1..]),
-        Some("demo") => lab::scenarios::demo::run(),
+        Some("demo") => lab::demo::run(),
         Some("test") => test::main(),
         Some("cross") => cross::cross_check().map_err(util::Error::msg),
         Some("bench") => bench::main(&args[1..]),

@@ -33,7 +33,8 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::lab::scenarios::{parse_kv, sq, Ctx};
+use crate::lab::harness::guest::{parse_kv, sq};
+use crate::lab::harness::Ctx;
 use crate::lab::{hybrid, Lab};
 use crate::util::{self, Context, Guarded, Result, TempDir};
 use crate::{bail, ensure};
