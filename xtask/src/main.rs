@@ -1,4 +1,17 @@
 //! Project automation: `cargo xtask <command>` (alias in .cargo/config.toml).
+//!
+//! xtask does not depend on the `hvsock` crate (its only dependencies are
+//! `libc` and `sha2`): it checks hvsock from the outside. It builds `hvcat`,
+//! `hvstress`, `hvbench` and the `hvraw` example with cargo as programs
+//! (`lab/binaries.rs`) and runs them, in the guest and on the host, as
+//! processes. It talks to the guest through its own control channel (a serial
+//! port, `lab/control.rs`), and where it needs the host side of
+//! vhost-device-vsock's hybrid socket itself (the `lab/*` plumbing checks, the
+//! hyperkit shim, timing marks in `bench lab`) it uses its own small
+//! implementation (`lab/hybrid.rs`). That keeps the lab's plumbing checks
+//! independent of the code under test (`lab/scenarios/plumbing.rs`: when they
+//! pass and an hvcat scenario fails, the fault is hvcat's). xtask opens no
+//! AF_VSOCK socket itself; vsock is used only inside the guest.
 
 mod bench;
 mod cross;
@@ -23,7 +36,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result: Result<()> = match args.first().map(String::as_str) {
         Some("lab") => lab::main(&args[1..]),
-        Some("demo") => lab::scenarios::demo::run(),
+        Some("demo") => lab::demo::run(),
         Some("test") => test::main(),
         Some("cross") => cross::cross_check().map_err(util::Error::msg),
         Some("bench") => bench::main(&args[1..]),

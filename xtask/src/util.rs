@@ -1,5 +1,5 @@
 //! Small helpers shared by every xtask command: errors, running programs,
-//! child-process guards, hashing, deterministic payloads and base64.
+//! child-process guards, polling, hashing, deterministic payloads and base64.
 
 use std::fmt;
 use std::io::{self, Read};
@@ -269,6 +269,26 @@ pub fn tail(path: &Path, n: usize) -> String {
             lines[lines.len().saturating_sub(n)..].join("\n")
         }
         Err(e) => format!("({}: {e})", path.display()),
+    }
+}
+
+/// Checks `done` every `every` for up to `timeout`; returns the moment it
+/// first held, or `None` if the time ran out first. An error from `done`
+/// ends the wait.
+pub fn poll(
+    timeout: Duration,
+    every: Duration,
+    mut done: impl FnMut() -> Result<bool>,
+) -> Result<Option<Instant>> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if done()? {
+            return Ok(Some(Instant::now()));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(every);
     }
 }
 

@@ -1,7 +1,7 @@
 //! `cargo xtask bench ...`: benchmarks that print figures.
 
-pub mod lab;
-pub mod relay;
+pub mod relay_vs_socat;
+pub mod throughput;
 
 use crate::lab::binaries;
 use crate::util::{self, Result};
@@ -16,12 +16,12 @@ usage: cargo xtask bench [lab|relay] [OPTIONS]   (no command: lab, then relay)
 pub fn main(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         None => {
-            lab::run(&lab::Plan::default())?;
+            throughput::run(&throughput::Plan::default())?;
             println!();
-            relay_with(&relay::Plan::default())
+            relay_with(&relay_vs_socat::Plan::default())
         }
         Some("lab") => {
-            let mut plan = lab::Plan::default();
+            let mut plan = throughput::Plan::default();
             let mut rest = args[1..].iter();
             while let Some(flag) = rest.next() {
                 if flag == "--no-hvbench" {
@@ -29,17 +29,20 @@ pub fn main(args: &[String]) -> Result<()> {
                     continue;
                 }
                 if flag == "--route" {
-                    let route = rest.next().filter(|r| lab::ROUTE_KEYS.contains(&r.as_str()));
+                    let route = rest.next().filter(|r| throughput::ROUTE_KEYS.contains(&r.as_str()));
                     let route = route.ok_or_else(|| {
-                        util::Error::msg(format!("--route takes one of {}", lab::ROUTE_KEYS.join(", ")))
+                        util::Error::msg(format!(
+                            "--route takes one of {}",
+                            throughput::ROUTE_KEYS.join(", ")
+                        ))
                     })?;
                     plan.routes.push(route.clone());
                     continue;
                 }
                 if flag == "--tool" {
-                    let tool = rest.next().filter(|t| lab::TOOL_KEYS.contains(&t.as_str()));
+                    let tool = rest.next().filter(|t| throughput::TOOL_KEYS.contains(&t.as_str()));
                     let tool = tool.ok_or_else(|| {
-                        util::Error::msg(format!("--tool takes one of {}", lab::TOOL_KEYS.join(", ")))
+                        util::Error::msg(format!("--tool takes one of {}", throughput::TOOL_KEYS.join(", ")))
                     })?;
                     plan.tools.push(tool.clone());
                     continue;
@@ -52,10 +55,10 @@ pub fn main(args: &[String]) -> Result<()> {
                     _ => crate::bail!("unknown option {flag}\n{USAGE}"),
                 }
             }
-            lab::run(&plan)
+            throughput::run(&plan)
         }
         Some("relay") => {
-            let mut plan = relay::Plan::default();
+            let mut plan = relay_vs_socat::Plan::default();
             let mut rest = args[1..].iter();
             while let Some(flag) = rest.next() {
                 let value = number(flag, rest.next())?;
@@ -79,7 +82,7 @@ fn number(flag: &str, value: Option<&String>) -> Result<usize> {
         .ok_or_else(|| util::Error::msg(format!("{flag} needs a number\n{USAGE}")))
 }
 
-fn relay_with(plan: &relay::Plan) -> Result<()> {
+fn relay_with(plan: &relay_vs_socat::Plan) -> Result<()> {
     let hvcat = binaries::build().host_hvcat.map_err(util::Error::msg)?;
-    relay::run(&hvcat, plan)
+    relay_vs_socat::run(&hvcat, plan)
 }

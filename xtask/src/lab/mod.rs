@@ -6,8 +6,10 @@
 
 pub mod binaries;
 pub mod control;
+pub mod demo;
+pub mod harness;
 pub mod hybrid;
-pub mod hyperkit;
+pub mod hyperkit_shim;
 pub mod initramfs;
 pub mod scenarios;
 pub mod setup;

@@ -72,7 +72,7 @@ impl Vm {
                 .stdout(log_file(&d, "device.log")?)
                 .stderr(log_file(&d, "device.log")?),
         )?;
-        wait_for_path(&d.join("vhost.sock"), &mut device)?;
+        wait_for_socket(&d.join("vhost.sock"), &mut device)?;
 
         let mut qemu_cmd = qemu_command(tools, initrd, &d, mode);
         if mode == Mode::Agent {
@@ -94,7 +94,7 @@ impl Vm {
 
     fn connect_control(&mut self) -> Result<()> {
         let path = self.dir.path().join("ctl.sock");
-        wait_for_path(&path, &mut self.qemu)?;
+        wait_for_socket(&path, &mut self.qemu)?;
         // QEMU waits (wait=on) for this connection before it starts the guest,
         // so nothing the agent prints can be missed.
         let stream = UnixStream::connect(&path).context("connecting to the control socket")?;
@@ -176,15 +176,17 @@ fn log_file(dir: &Path, name: &str) -> Result<std::fs::File> {
 
 /// Waits until `path` exists, failing early if `owner` (the process that
 /// creates it) exits.
-fn wait_for_path(path: &Path, owner: &mut Guarded) -> Result<()> {
-    let deadline = Instant::now() + SOCKET_TIMEOUT;
-    while !path.exists() {
+fn wait_for_socket(path: &Path, owner: &mut Guarded) -> Result<()> {
+    let created = util::poll(SOCKET_TIMEOUT, Duration::from_millis(5), || {
+        if path.exists() {
+            return Ok(true);
+        }
         if let Some(status) = owner.try_wait()? {
             bail!("{} exited ({status}) before creating {}", owner.name(), path.display());
         }
-        ensure!(Instant::now() < deadline, "{} did not create {} in time", owner.name(), path.display());
-        std::thread::sleep(Duration::from_millis(5));
-    }
+        Ok(false)
+    })?;
+    ensure!(created.is_some(), "{} did not create {} in time", owner.name(), path.display());
     Ok(())
 }
 

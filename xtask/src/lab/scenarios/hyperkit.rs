@@ -1,13 +1,11 @@
 //! `hyperkit://` URIs against the real guest, through the lab's hyperkit
-//! shim ([`crate::lab::hyperkit`]) in front of vhost-device-vsock. The shim
+//! shim ([`crate::lab::hyperkit_shim`]) in front of vhost-device-vsock. The shim
 //! plays a hyperkit VM started with `guest_cid=3` (what Docker Desktop and
 //! LinuxKit use, and hvcat's default for `hyperkit://:PORT/DIR`).
 
-use super::cross::{guest_to_host_with, host_to_guest_with};
-use super::guest::Tool;
-use super::{Ctx, Scenario};
 use crate::ensure;
-use crate::lab::hyperkit::{host_socket_name, HyperkitShim};
+use crate::lab::harness::exchange::{guest_to_host_with, host_to_guest_with};
+use crate::lab::harness::{host_socket_name, Ctx, HyperkitShim, Scenario, Tool};
 use crate::util::Result;
 
 pub const SCENARIOS: &[Scenario] = &[

@@ -4,10 +4,8 @@
 
 use std::time::Duration;
 
-use super::guest::{self, Digests, Tool};
-use super::transfer::{self, Side};
-use super::{Ctx, Scenario};
-use crate::lab::vm::GUEST_CID;
+use crate::lab::harness::exchange::{ensure_reply_after_eof, loopback_pair, serve_clients};
+use crate::lab::harness::{ensure_ok, guest, Ctx, Digests, Exit, Scenario, Tool, GUEST_CID};
 use crate::util::Result;
 use crate::{bail, ensure};
 
@@ -24,37 +22,6 @@ pub const SCENARIOS: &[Scenario] = &[
 
 /// Transfer sizes around page and buffer boundaries, up to several MiB.
 const SIZES: &[usize] = &[0, 1, 4095, 4096, 4097, 65536, 65537, 1 << 20, 4 << 20];
-
-/// A guest listener of `tool` on `port`.
-pub fn guest_listener(tool: Tool, port: u32) -> Side {
-    Side::Guest { cmd: tool.listen(port), ready: tool.ready(), hold_stdin: false }
-}
-
-/// A guest connector of `tool` to `cid:port`; see [`Side::Guest`] for `hold_stdin`.
-pub fn guest_connector(tool: Tool, cid: u32, port: u32, hold_stdin: bool) -> Side {
-    Side::Guest { cmd: tool.connect(cid, port), ready: "", hold_stdin }
-}
-
-/// Runs a both-ways transfer between two guest tools over CID 1 and checks it.
-pub fn loopback_pair(
-    ctx: &mut Ctx,
-    server: Tool,
-    client: Tool,
-    c2s: usize,
-    s2c: usize,
-) -> Result<transfer::Outcome> {
-    server.available(ctx)?;
-    client.available(ctx)?;
-    let port = ctx.port();
-    // `ncat -l` ends the connection as soon as the client half-closes,
-    // dropping what it had not sent yet; so against it the client keeps its
-    // stdin open until it has received everything.
-    let hold = server == Tool::Ncat;
-    let client = guest_connector(client, 1, port, hold);
-    let outcome = transfer::run(ctx, guest_listener(server, port), client, c2s, s2c)?;
-    outcome.ensure_all_ok()?;
-    Ok(outcome)
-}
 
 /// Every size in [`SIZES`] each way (paired with a different size the
 /// other way), data flowing both ways at once, then half-close each side.
@@ -80,22 +47,6 @@ fn reply_after_eof(ctx: &mut Ctx) -> Result<()> {
     let port = ctx.port();
     let server = format!("{} -c sha256sum", Tool::Hvcat.listen(port));
     ensure_reply_after_eof(ctx, port, &server, Tool::Hvcat.ready(), Tool::Hvcat)
-}
-
-/// Sends 3 MiB with `client` to `server` (a guest command on `port` that
-/// answers with sha256sum of what it got, after EOF) and checks the answer.
-pub fn ensure_reply_after_eof(
-    ctx: &mut Ctx,
-    port: u32,
-    server: &str,
-    ready: &str,
-    client: Tool,
-) -> Result<()> {
-    let d = serve_clients(ctx, port, server, ready, client, &[3 << 20], false)?;
-    let want = format!("{}  -\n", d.sha("in0")?);
-    let got = ctx.vm.sh_ok(&format!("cat /tmp/x{port}/out0"))?;
-    ensure!(got == want, "{} client received {got:?}, expected {want:?}", client.name());
-    Ok(())
 }
 
 /// `-e` runs a program without a shell (`wc -c`, split at white space) per
@@ -132,56 +83,15 @@ fn echo(ctx: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
-/// Starts guest `server` (ready when its stderr matches `ready`), runs one
-/// `client` per entry of `lens` at the same time (each sending that many
-/// random bytes over CID 1), checks that all exit 0, then waits for the
-/// server to exit 0 (or kills it if `keeps_serving`). Returns digests of the
-/// clients' `in<i>` and `out<i>`.
-pub(super) fn serve_clients(
-    ctx: &mut Ctx,
-    port: u32,
-    server: &str,
-    ready: &str,
-    client: Tool,
-    lens: &[usize],
-    keeps_serving: bool,
-) -> Result<Digests> {
-    client.available(ctx)?;
-    let dir = format!("/tmp/x{port}");
-    let srv = format!("x{port}s");
-    guest::start(&mut ctx.vm, &srv, server)?;
-    guest::wait_ready(&mut ctx.vm, &srv, ready)?;
-    let mut files = Vec::new();
-    for (i, &len) in lens.iter().enumerate() {
-        guest::random_file(&mut ctx.vm, &format!("{dir}/in{i}"), len)?;
-        let cmd = format!("{} < {dir}/in{i} > {dir}/out{i}", client.connect(1, port));
-        guest::start(&mut ctx.vm, &format!("x{port}c{i}"), &cmd)?;
-        files.push((format!("in{i}"), format!("{dir}/in{i}")));
-        files.push((format!("out{i}"), format!("{dir}/out{i}")));
-    }
-    for i in 0..lens.len() {
-        let exit = guest::wait(&mut ctx.vm, &format!("x{port}c{i}"), guest::JOB_SECS)?;
-        super::ensure_ok(&format!("{} client {i}", client.name()), &exit)?;
-    }
-    if keeps_serving {
-        guest::kill(&mut ctx.vm, &srv)?;
-    } else {
-        let server_exit = guest::wait(&mut ctx.vm, &srv, 30)?;
-        super::ensure_ok("server", &server_exit)?;
-    }
-    let files: Vec<(&str, &str)> = files.iter().map(|(k, p)| (k.as_str(), p.as_str())).collect();
-    Digests::of(&mut ctx.vm, &files)
-}
-
 /// Runs a one-off guest hvcat command; returns its exit.
-fn one_shot(ctx: &mut Ctx, name: &str, cmd: &str) -> Result<super::Exit> {
+fn one_shot(ctx: &mut Ctx, name: &str, cmd: &str) -> Result<Exit> {
     ctx.need_guest_hvcat()?;
     guest::start(&mut ctx.vm, name, cmd)?;
     guest::wait(&mut ctx.vm, name, 30)
 }
 
 /// Checks a failed hvcat: exit 1, and stderr naming `address` and containing `what`.
-fn ensure_failure(exit: &super::Exit, address: &str, what: &str) -> Result<()> {
+fn ensure_failure(exit: &Exit, address: &str, what: &str) -> Result<()> {
     let err = exit.stderr.to_lowercase();
     ensure!(
         exit.code == 1 && err.starts_with("hvcat:") && err.contains(address) && err.contains(what),
@@ -230,8 +140,8 @@ fn retry(ctx: &mut Ctx) -> Result<()> {
     guest::start(&mut ctx.vm, "retry-s", &format!("{} < /dev/null > {dir}/out", Tool::Hvcat.listen(port)))?;
     let client = guest::wait(&mut ctx.vm, "retry-c", 60)?;
     let server = guest::wait(&mut ctx.vm, "retry-s", 60)?;
-    super::ensure_ok("retrying client", &client)?;
-    super::ensure_ok("late server", &server)?;
+    ensure_ok("retrying client", &client)?;
+    ensure_ok("late server", &server)?;
     let d = Digests::of(&mut ctx.vm, &[("in", &format!("{dir}/in")), ("out", &format!("{dir}/out"))])?;
     ensure!(
         d.sha("in")? == d.sha("out")? && d.size("out")? == len,

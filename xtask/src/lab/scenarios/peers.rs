@@ -10,10 +10,11 @@
 //! the client holds its stdin open until it has everything, and ncat only
 //! plays the client in the reply-after-EOF exchange.
 
-use super::cross::{guest_to_host_with, host_to_guest_with, hybrid_listener, hybrid_uri};
-use super::guest::Tool;
-use super::loopback::{ensure_reply_after_eof, loopback_pair};
-use super::{Ctx, Scenario};
+use crate::lab::harness::exchange::{
+    ensure_reply_after_eof, guest_to_host_with, host_to_guest_with, loopback_pair,
+};
+use crate::lab::harness::uri::{hybrid_listener, hybrid_uri};
+use crate::lab::harness::{Ctx, Scenario, Tool};
 use crate::util::Result;
 
 pub const SCENARIOS: &[Scenario] = &[

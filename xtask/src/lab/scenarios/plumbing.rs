@@ -7,11 +7,10 @@ use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::Duration;
 
-use super::guest::{self, Digests, Tool};
-use super::transfer::{self, Side};
-use super::{kv, parse_kv, Ctx, Scenario};
 use crate::ensure;
-use crate::lab::hybrid;
+use crate::lab::harness::guest::{self, kv, parse_kv};
+use crate::lab::harness::transfer::{self, Side};
+use crate::lab::harness::{ensure_ok, hybrid, Ctx, Digests, Scenario, Tool};
 use crate::util::{self, Result};
 
 pub const SCENARIOS: &[Scenario] = &[
@@ -113,7 +112,7 @@ fn exchange(
 /// Checks both directions of a host <-> guest socat exchange.
 fn check_exchange(ctx: &mut Ctx, job: &str, dir: &str, sent: &[u8], got: &[u8], what: &str) -> Result<()> {
     let exit = guest::wait(&mut ctx.vm, job, 30)?;
-    super::ensure_ok(&format!("{what}: socat"), &exit)?;
+    ensure_ok(&format!("{what}: socat"), &exit)?;
     let d = Digests::of(&mut ctx.vm, &[("in", &format!("{dir}/in")), ("out", &format!("{dir}/out"))])?;
     ensure!(
         d.size("out")? == sent.len() && d.sha("out")? == util::sha256_hex(sent),

@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use super::{guest, Ctx, HostProc, HostStdin, Scenario};
 use crate::ensure;
+use crate::lab::harness::uri::hybrid_uri;
+use crate::lab::harness::{guest, Ctx, HostProc, HostStdin, Scenario};
 use crate::util::Result;
 
 pub const SCENARIOS: &[Scenario] = &[Scenario { name: "server/allow-cid", run: allow_cid }];
@@ -64,7 +65,7 @@ fn host_echo(ctx: &Ctx, port: u32) -> Result<bool> {
     let (input, output) =
         (ctx.host_path(&format!("allow{port}.in")), ctx.host_path(&format!("allow{port}.out")));
     std::fs::write(&input, b"from-host\n")?;
-    let uri = format!("hybrid://:{port}{}", ctx.vm.uds_path().display());
+    let uri = hybrid_uri(ctx, port);
     let args = ["--no-shutdown", "-i", "2", &uri].map(String::from);
     HostProc::spawn(ctx, &format!("allow{port}"), &hvcat, &args, HostStdin::File(&input), &output)?
         .finish(Duration::from_secs(15))?;

@@ -14,9 +14,9 @@
 
 use std::time::Duration;
 
-use super::guest;
-use super::{Ctx, HostProc, HostStdin, Scenario};
-use crate::lab::hybrid;
+use crate::lab::harness::uri::{hybrid_listener, hybrid_uri};
+use crate::lab::harness::wait::wait_for_path;
+use crate::lab::harness::{guest, Ctx, HostProc, HostStdin, Scenario};
 use crate::util::Result;
 use crate::{bail, ensure};
 
@@ -80,7 +80,7 @@ fn loopback(ctx: &mut Ctx) -> Result<()> {
 fn host_to_guest_no_half_close(ctx: &mut Ctx) -> Result<()> {
     let (port, server) = guest_server(ctx)?;
     let hvstress = ctx.lab.binaries.host("hvstress").map_err(crate::util::Error::msg)?;
-    let uri = format!("hybrid://:{port}{}", ctx.vm.uds_path().display());
+    let uri = hybrid_uri(ctx, port);
     let out = ctx.host_path("stress-h2g-nhc.out");
     let args: Vec<String> =
         ["-c", &uri, "-p", "4", "-i", "20", "-l", "256K", "--seed", "2", "--no-half-close"]
@@ -104,7 +104,7 @@ fn host_to_guest_no_half_close(ctx: &mut Ctx) -> Result<()> {
 fn host_to_guest(ctx: &mut Ctx) -> Result<()> {
     let (port, server) = guest_server(ctx)?;
     let hvstress = ctx.lab.binaries.host("hvstress").map_err(crate::util::Error::msg)?;
-    let uri = format!("hybrid://:{port}{}", ctx.vm.uds_path().display());
+    let uri = hybrid_uri(ctx, port);
     let out = ctx.host_path("stress-h2g.out");
     let args: Vec<String> = ["-c", &uri, "-p", "4", "-i", "20", "-l", "256K", "--seed", "1"]
         .iter()
@@ -156,11 +156,11 @@ fn guest_to_host(ctx: &mut Ctx) -> Result<()> {
     ctx.need_guest_hvcat()?;
     let hvstress = ctx.lab.binaries.host("hvstress").map_err(crate::util::Error::msg)?;
     let port = ctx.port();
-    let uri = format!("hybrid://:{port}{}", ctx.vm.uds_path().display());
+    let (uri, path) = hybrid_listener(ctx, port);
     let out = ctx.host_path("stress-g2h.out");
     let args = vec!["-v".to_string(), "-s".to_string(), uri];
     let mut server = HostProc::spawn(ctx, "stress-g2h", &hvstress, &args, HostStdin::Null, &out)?;
-    super::transfer::wait_for_path(&hybrid::listen_path(&ctx.vm.uds_path(), port))?;
+    wait_for_path(&path)?;
     let cmd = format!("timeout 3 hvstress -c vsock://2:{port} -p 1 -i 1 -l 64K --seed 1");
     let guest = ctx.vm.sh_timeout(&format!("{cmd}; echo status=$?"), Duration::from_secs(30))?;
     let server_running = server.try_wait()?.is_none();

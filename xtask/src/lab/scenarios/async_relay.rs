@@ -6,9 +6,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use super::guest::{self, Tool};
-use super::loopback::serve_clients;
-use super::{cross, Ctx, HostProc, HostStdin, Scenario};
+use crate::lab::harness::exchange::serve_clients;
+use crate::lab::harness::uri::hybrid_uri;
+use crate::lab::harness::wait::wait_for_path;
+use crate::lab::harness::{guest, Ctx, HostProc, HostStdin, Scenario, Tool};
 use crate::util::{self, Context, Result};
 use crate::{bail, ensure};
 
@@ -60,10 +61,10 @@ fn async_host_guest(ctx: &mut Ctx) -> Result<()> {
         "-k".into(),
         format!("unix://{}", front.display()),
         "--relay".into(),
-        cross::hybrid_uri(ctx, port),
+        hybrid_uri(ctx, port),
     ];
     let relay = HostProc::spawn(ctx, "relay", &hvcat, &args, HostStdin::Null, &ctx.host_path("relay.out"))?;
-    super::transfer::wait_for_path(&front)?;
+    wait_for_path(&front)?;
     let clients: Vec<_> = (0..3u64)
         .map(|seed| {
             let front = front.clone();

@@ -4,12 +4,13 @@
 //! SHA-256 of what each side sent and received are compared.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::guest::{self, Digests};
+use super::guest::{self, Digests, Tool};
+use super::wait::{file_size, wait_for_path};
 use super::{ensure_ok, Ctx, Exit, HostProc, HostStdin};
+use crate::ensure;
 use crate::util::{self, Result};
-use crate::{bail, ensure};
 
 /// One end of a transfer.
 pub enum Side {
@@ -22,6 +23,36 @@ pub enum Side {
     /// `hold_stdin`, its stdin stays open until it has received everything
     /// the other side sends (see [`HostStdin::Held`]).
     Host { program: PathBuf, args: Vec<String>, ready_path: Option<PathBuf>, hold_stdin: bool },
+}
+
+/// A guest listener of `tool` on `port`.
+pub fn guest_listener(tool: Tool, port: u32) -> Side {
+    Side::Guest { cmd: tool.listen(port), ready: tool.ready(), hold_stdin: false }
+}
+
+/// A guest connector of `tool` to `cid:port`; see [`Side::Guest`] for `hold_stdin`.
+pub fn guest_connector(tool: Tool, cid: u32, port: u32, hold_stdin: bool) -> Side {
+    Side::Guest { cmd: tool.connect(cid, port), ready: "", hold_stdin }
+}
+
+/// A host hvcat connecting to `uri`, stdin held open until it has everything.
+pub fn host_connector(ctx: &Ctx, uri: String) -> Result<Side> {
+    Ok(Side::Host {
+        program: ctx.host_hvcat()?,
+        args: vec!["-v".into(), uri],
+        ready_path: None,
+        hold_stdin: true,
+    })
+}
+
+/// A host hvcat listening on `uri` (ready once `path` exists), stdin held.
+pub fn host_listener(ctx: &Ctx, uri: String, path: PathBuf) -> Result<Side> {
+    Ok(Side::Host {
+        program: ctx.host_hvcat()?,
+        args: vec!["-v".into(), "-l".into(), uri],
+        ready_path: Some(path),
+        hold_stdin: true,
+    })
 }
 
 /// Bytes sent one way: what the sender had and what the receiver got.
@@ -206,28 +237,8 @@ fn release_held_stdin(
 /// Ends a held stdin once `output` has `expect` bytes (or after the job timeout).
 fn release_when_received(release: std::sync::mpsc::Sender<()>, output: PathBuf, expect: usize) {
     std::thread::spawn(move || {
-        let deadline = Instant::now() + Duration::from_secs(guest::JOB_SECS);
-        while Instant::now() < deadline {
-            let got = std::fs::metadata(&output).map(|m| m.len() as usize).unwrap_or(0);
-            if got >= expect {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let timeout = Duration::from_secs(guest::JOB_SECS);
+        let _ = util::poll(timeout, Duration::from_millis(5), || Ok(file_size(&output) as usize >= expect));
         let _ = release.send(());
     });
-}
-
-/// Waits (up to 30 s) for a host listener's socket to appear.
-pub fn wait_for_path(path: &std::path::Path) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !path.exists() {
-        if Instant::now() > deadline {
-            bail!("{} did not appear within 30 s", path.display());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    // bind() creates the path just before listen(); give it a moment.
-    std::thread::sleep(Duration::from_millis(50));
-    Ok(())
 }

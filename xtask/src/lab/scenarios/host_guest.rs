@@ -8,15 +8,14 @@
 //! everything ([`HostStdin::Held`]); `host-guest/half-close-limit` shows the
 //! exact behaviour without that.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use super::guest::{self, Digests, Tool};
-use super::loopback::{guest_connector, guest_listener};
-use super::transfer::{self, Side};
-use super::{Ctx, Exit, HostProc, HostStdin, Scenario};
 use crate::ensure;
-use crate::lab::hybrid;
+use crate::lab::harness::exchange::{guest_to_host_with, host_to_guest_with};
+use crate::lab::harness::uri::{hybrid_listener, hybrid_uri};
+use crate::lab::harness::wait::{wait_for_path, wait_until};
+use crate::lab::harness::{ensure_ok, guest, Ctx, Digests, Exit, HostProc, HostStdin, Scenario, Tool};
 use crate::util::{self, Result};
 
 pub const SCENARIOS: &[Scenario] = &[
@@ -26,70 +25,6 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario { name: "host-guest/no-listener", run: no_listener },
     Scenario { name: "host-guest/guest-to-host-pipe", run: guest_to_host_pipe },
 ];
-
-/// The bytes each way in the host <-> guest transfers.
-pub const C2S: usize = 6 << 20;
-pub const S2C: usize = 2 << 20;
-
-/// `hybrid://:PORT/<uds>`
-pub fn hybrid_uri(ctx: &Ctx, port: u32) -> String {
-    format!("hybrid://:{port}{}", ctx.vm.uds_path().display())
-}
-
-/// A host hvcat connecting to `uri`, stdin held open until it has everything.
-pub fn host_connector(ctx: &Ctx, uri: String) -> Result<Side> {
-    Ok(Side::Host {
-        program: ctx.host_hvcat()?,
-        args: vec!["-v".into(), uri],
-        ready_path: None,
-        hold_stdin: true,
-    })
-}
-
-/// A host hvcat listening on `uri` (ready once `path` exists), stdin held.
-pub fn host_listener(ctx: &Ctx, uri: String, path: PathBuf) -> Result<Side> {
-    Ok(Side::Host {
-        program: ctx.host_hvcat()?,
-        args: vec!["-v".into(), "-l".into(), uri],
-        ready_path: Some(path),
-        hold_stdin: true,
-    })
-}
-
-/// Host hvcat -> guest `tool` listener on `port`; data both ways; checked.
-pub fn host_to_guest_with(
-    ctx: &mut Ctx,
-    tool: Tool,
-    port: u32,
-    uri: impl Fn(&Ctx, u32) -> String,
-) -> Result<transfer::Outcome> {
-    tool.available(ctx)?;
-    let client = host_connector(ctx, uri(ctx, port))?;
-    let outcome = transfer::run(ctx, guest_listener(tool, port), client, C2S, S2C)?;
-    outcome.ensure_all_ok()?;
-    Ok(outcome)
-}
-
-/// Guest `tool` connector -> host hvcat listener on `port`; data both
-/// ways; checked. `listener` gives the URI and the path it binds.
-pub fn guest_to_host_with(
-    ctx: &mut Ctx,
-    tool: Tool,
-    port: u32,
-    listener: impl Fn(&Ctx, u32) -> (String, PathBuf),
-) -> Result<transfer::Outcome> {
-    tool.available(ctx)?;
-    let (uri, path) = listener(ctx, port);
-    let server = host_listener(ctx, uri, path)?;
-    let outcome = transfer::run(ctx, server, guest_connector(tool, 2, port, false), C2S, S2C)?;
-    outcome.ensure_all_ok()?;
-    Ok(outcome)
-}
-
-/// The hybrid listener URI for `port` and the socket path it binds.
-pub fn hybrid_listener(ctx: &Ctx, port: u32) -> (String, PathBuf) {
-    (hybrid_uri(ctx, port), hybrid::listen_path(&ctx.vm.uds_path(), port))
-}
 
 fn host_to_guest(ctx: &mut Ctx) -> Result<()> {
     let port = ctx.port();
@@ -125,7 +60,7 @@ fn guest_to_host_pipe(ctx: &mut Ctx) -> Result<()> {
         HostStdin::Null,
         &ctx.host_path("pipe.sh.out"),
     )?;
-    transfer::wait_for_path(&path)?;
+    wait_for_path(&path)?;
     let len = 16 << 20;
     let dir = format!("/tmp/pipe{port}");
     guest::random_file(&mut ctx.vm, &format!("{dir}/in"), len)?;
@@ -202,7 +137,7 @@ fn half_close_limit(ctx: &mut Ctx) -> Result<()> {
     let out = ctx.host_path("hc2.out");
     let args = vec!["-v".to_string(), "-l".to_string(), uri];
     let mut host = HostProc::spawn(ctx, "hc2-s", &hvcat, &args, HostStdin::Held(&empty), &out)?;
-    transfer::wait_for_path(&path)?;
+    wait_for_path(&path)?;
     let len = 64 << 10;
     guest::random_file(&mut ctx.vm, &format!("{dir}/in2"), len)?;
     guest::start(&mut ctx.vm, "hc2-c", &format!("hvcat -v vsock://2:{port} < {dir}/in2 > {dir}/out2"))?;
@@ -223,8 +158,8 @@ fn half_close_limit(ctx: &mut Ctx) -> Result<()> {
         still_running,
         "the host saw EOF from the guest's half-close: has the backend learnt half-close? Update this scenario and docs/lab.md (host {host_exit:?})"
     );
-    super::ensure_ok("host hvcat after its stdin ended", &host_exit)?;
-    super::ensure_ok("guest hvcat after the host closed", &guest_exit)?;
+    ensure_ok("host hvcat after its stdin ended", &host_exit)?;
+    ensure_ok("guest hvcat after the host closed", &guest_exit)?;
     eprintln!(
         "  guest EOF: host got {len} B intact but no EOF for 2 s; both exit 0 once the host's stdin ends"
     );
@@ -233,16 +168,6 @@ fn half_close_limit(ctx: &mut Ctx) -> Result<()> {
 
 fn first_line(exit: &Exit) -> &str {
     exit.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("")
-}
-
-/// Polls `cond` for up to 30 s.
-fn wait_until(mut cond: impl FnMut() -> bool) -> Result<()> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        ensure!(std::time::Instant::now() < deadline, "timed out after 30 s");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Ok(())
 }
 
 /// Nobody listens on the other side:

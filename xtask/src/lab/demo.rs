@@ -2,12 +2,12 @@
 //! real vsock with hvcat, host -> guest and guest -> host, printing what
 //! ran, the byte counts, whether the SHA-256 matches, and the throughput.
 
-use super::cross::{host_connector, host_listener, hybrid_listener, hybrid_uri};
-use super::loopback::{guest_connector, guest_listener};
-use super::transfer::{self, Outcome};
-use super::{guest::Tool, Ctx};
-use crate::lab::vm::GUEST_CID;
-use crate::lab::Lab;
+use super::harness::transfer::{
+    self, guest_connector, guest_listener, host_connector, host_listener, Outcome,
+};
+use super::harness::uri::{hybrid_listener, hybrid_uri};
+use super::harness::{Ctx, Tool, GUEST_CID};
+use super::Lab;
 use crate::util::{self, Result};
 
 /// Bytes sent each way.

@@ -1,12 +1,34 @@
-//! Guest-side helpers for scenarios: the vsock programs in the image and
-//! background jobs (see `guest/functions.sh`).
+//! Guest-side helpers for scenarios: the vsock programs in the image,
+//! background jobs (see `guest/functions.sh`), shell quoting and the
+//! parsing of what guest scripts print.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::{kv, parse_kv, sq, Exit};
+use super::{Ctx, Exit};
 use crate::lab::vm::Vm;
 use crate::util::{Context, Result};
 use crate::{bail, ensure};
+
+/// Quotes `s` as one shell word.
+pub fn sq(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// Parses `key=value` lines (other lines are ignored).
+pub fn parse_kv(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// Looks up `key` in parsed guest output, failing with the whole output.
+pub fn kv<'m>(map: &'m BTreeMap<String, String>, key: &str) -> Result<&'m str> {
+    map.get(key)
+        .map(String::as_str)
+        .with_context(|| format!("guest did not report {key}; it reported {map:?}"))
+}
 
 /// How long a guest job may run before the guest kills it.
 pub const JOB_SECS: u64 = 120;
@@ -59,7 +81,7 @@ impl Tool {
     }
 
     /// Fails unless this tool is in the image.
-    pub fn available(self, ctx: &super::Ctx) -> Result<()> {
+    pub fn available(self, ctx: &Ctx) -> Result<()> {
         match self {
             Tool::Hvcat => ctx.need_guest_hvcat(),
             _ => Ok(()),
@@ -146,7 +168,7 @@ pub fn kill(vm: &mut Vm, name: &str) -> Result<()> {
 }
 
 /// Size and SHA-256 of guest files, keyed by the names given.
-pub struct Digests(std::collections::BTreeMap<String, String>);
+pub struct Digests(BTreeMap<String, String>);
 
 impl Digests {
     /// Hashes each guest file in `files` (name, path).
