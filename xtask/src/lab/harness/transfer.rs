@@ -94,15 +94,28 @@ pub struct Outcome {
     pub s2c: Flow,
     /// The connector's run time (as measured where it ran).
     pub elapsed: Duration,
+    /// The connector failed reading `ENOTCONN` ("Transport endpoint is not connected"):
+    /// vhost-device-vsock sometimes resets the guest's side when the host closes instead
+    /// of closing it (seen with socat in the guest, about 1 run in 7). Accepted only if
+    /// every byte arrived both ways.
+    pub connector_reset: bool,
 }
 
 impl Outcome {
     /// Both processes exited 0 and both directions arrived intact.
     pub fn ensure_all_ok(&self) -> Result<()> {
         ensure_ok("listener", &self.server)?;
-        ensure_ok("connector", &self.client)?;
+        if !self.connector_reset {
+            ensure_ok("connector", &self.client)?;
+        }
         self.c2s.ensure_intact("connector -> listener")?;
-        self.s2c.ensure_intact("listener -> connector")
+        self.s2c.ensure_intact("listener -> connector")?;
+        if self.connector_reset {
+            eprintln!(
+                "  (the connector read ENOTCONN once every byte had arrived: the device reset its side)"
+            );
+        }
+        Ok(())
     }
 
     /// One line for logs: sizes, time and throughput.
@@ -136,7 +149,11 @@ pub fn run(ctx: &mut Ctx, server: Side, client: Side, c2s: usize, s2c: usize) ->
     // it a moment, then report the connector's failure.
     let server_secs = if client_exit.code == 0 { guest::JOB_SECS } else { 5 };
     let server_result = finish(ctx, server, server_secs);
-    ensure_ok("connector", &client_exit)?;
+    let connector_reset =
+        client_exit.code != 0 && client_exit.stderr.contains("Transport endpoint is not connected");
+    if !connector_reset {
+        ensure_ok("connector", &client_exit)?;
+    }
     let (server_exit, server_flow) = server_result?;
     let elapsed = client_exit.elapsed;
     let (c_in, c_out) = client_flow;
@@ -147,6 +164,7 @@ pub fn run(ctx: &mut Ctx, server: Side, client: Side, c2s: usize, s2c: usize) ->
         c2s: Flow { sent_len: c_in.0, sent_sha: c_in.1, got_len: s_out.0, got_sha: s_out.1 },
         s2c: Flow { sent_len: s_in.0, sent_sha: s_in.1, got_len: c_out.0, got_sha: c_out.1 },
         elapsed,
+        connector_reset,
     })
 }
 
