@@ -3,7 +3,10 @@
 mod cli;
 mod copy;
 mod exec;
+mod idle;
 mod relay;
+#[cfg(unix)]
+mod zerocopy;
 
 use std::io::{self, Read};
 use std::process::ExitCode;
@@ -16,12 +19,12 @@ use tracing::{info, warn};
 use cli::Cli;
 use copy::{Moved, Source, StdinPump};
 use exec::Exec;
-use hvtools::cli::{parse_addr, Failure};
-use hvtools::idle::{Activity, Watchdog};
+use hvtools::conventions::{parse_addr, Failure};
 use hvtools::serve::{self, Dispatch, Limits};
+use idle::{Activity, Watchdog};
 
 fn main() -> ExitCode {
-    hvtools::cli::main("hvcat", |cli: &Cli| cli.verbose, run)
+    hvtools::conventions::main("hvcat", |cli: &Cli| cli.verbose, run)
 }
 
 /// What to do with each connection.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 use hvsock::{ListenOptions, Listener};
 use hvtools::bench::{self, Direction, Latency};
-use hvtools::cli::{parse_addr, ConnectArgs, Failure};
+use hvtools::conventions::{parse_addr, ConnectArgs, Failure};
 use hvtools::progress::Progress;
 use hvtools::report::Report;
 use hvtools::{human_bytes, parse_size};
@@ -75,7 +75,7 @@ enum Which {
 }
 
 fn main() -> ExitCode {
-    hvtools::cli::main("hvbench", |cli: &Cli| cli.verbose, run)
+    hvtools::conventions::main("hvbench", |cli: &Cli| cli.verbose, run)
 }
 
 fn run(cli: &Cli) -> Result<(), Failure> {

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use hvsock::{ListenOptions, Listener};
-use hvtools::cli::{parse_addr, ConnectArgs, Failure};
+use hvtools::conventions::{parse_addr, ConnectArgs, Failure};
 use hvtools::stress::{self, Plan};
 use hvtools::{human_bytes, parse_size};
 
@@ -65,14 +65,14 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    hvtools::cli::main("hvstress", |cli: &Cli| cli.verbose, run)
+    hvtools::conventions::main("hvstress", |cli: &Cli| cli.verbose, run)
 }
 
 fn run(cli: &Cli) -> Result<(), Failure> {
     if let Some(uri) = &cli.server {
         let listener = Listener::bind_with(&parse_addr(uri)?, &ListenOptions::new())?;
         tracing::info!("echoing on {}", listener.local_addr());
-        hvtools::serve_each(&listener, |stream| hvtools::echo(&stream, &Default::default()).map(drop));
+        hvtools::serve_each(&listener, |stream| hvtools::echo(&stream).map(drop));
     }
     let seed = cli.seed.unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)

@@ -12,11 +12,9 @@ use std::time::Duration;
 
 use hvsock::Stream;
 
-use hvtools::idle::Activity;
-use hvtools::named;
-#[cfg(not(unix))]
-use hvtools::pipe;
-use hvtools::CHUNK;
+use hvtools::{named, pipe, CHUNK};
+
+use crate::idle::Activity;
 
 /// Bytes moved in each direction.
 #[derive(Debug, Default, Clone, Copy)]
@@ -27,9 +25,12 @@ pub struct Moved {
     pub received: u64,
 }
 
-/// Sends a connection back everything it sends, then shuts down for writing.
+/// Sends a connection back everything it sends, then shuts down for writing. Every
+/// read and write is recorded in `activity`.
 pub fn echo(stream: &Stream, activity: &Activity) -> io::Result<Moved> {
-    let n = hvtools::echo(stream, activity)?;
+    let peer = hvtools::serve::peer_name(stream);
+    let n = pipe(activity.count(stream), &peer, activity.count(stream), &peer)?;
+    stream.shutdown(Shutdown::Write)?;
     Ok(Moved { sent: n, received: n })
 }
 
@@ -223,12 +224,12 @@ fn peer_gone(_: &Stream) -> bool {
 
 #[cfg(unix)]
 fn stdin_to(stream: &Stream, activity: &Activity) -> io::Result<u64> {
-    hvtools::zerocopy::to_socket(io::stdin().as_fd(), "standard input", stream, activity)
+    crate::zerocopy::to_socket(io::stdin().as_fd(), "standard input", stream, activity)
 }
 
 #[cfg(unix)]
 fn to_stdout(stream: &Stream, activity: &Activity) -> io::Result<u64> {
-    hvtools::zerocopy::from_socket(stream, io::stdout().as_fd(), "standard output", activity)
+    crate::zerocopy::from_socket(stream, io::stdout().as_fd(), "standard output", activity)
 }
 
 #[cfg(unix)]

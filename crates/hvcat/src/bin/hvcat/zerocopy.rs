@@ -7,9 +7,10 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 
 use hvsock::Stream;
 
-use crate::idle::Activity;
 #[cfg(target_os = "linux")]
-use crate::{named, CHUNK};
+use hvtools::{named, CHUNK};
+
+use crate::idle::Activity;
 
 /// Copies everything `from` has into `to` until end-of-file: `sendfile(2)` when `from`
 /// is a regular file, `splice(2)` when it is a pipe, `read(2)`/`send(2)` otherwise, and
@@ -21,7 +22,7 @@ use crate::{named, CHUNK};
 /// lab's guest (Linux 6.1 under TCG) that made hvcat 39 MB/s over vsock_loopback; with
 /// 256 KiB writes it is 105-112 MB/s (docs/performance.md).
 pub fn to_socket(from: BorrowedFd<'_>, what: &str, to: &Stream, activity: &Activity) -> io::Result<u64> {
-    let peer = crate::serve::peer_name(to);
+    let peer = hvtools::serve::peer_name(to);
     #[cfg(target_os = "linux")]
     if !matches!(to.local_addr(), hvsock::Addr::Vsock(_)) {
         let out = to.as_socket().as_raw_fd();
@@ -40,7 +41,7 @@ pub fn to_socket(from: BorrowedFd<'_>, what: &str, to: &Stream, activity: &Activ
             None => {}
         }
     }
-    crate::pipe(Fd(from), what, activity.count(to), &peer)
+    hvtools::pipe(Fd(from), what, activity.count(to), &peer)
 }
 
 /// Copies `from` into `to` until end-of-file with `recv(2)`/`write(2)`. Errors name the
@@ -52,7 +53,7 @@ pub fn to_socket(from: BorrowedFd<'_>, what: &str, to: &Stream, activity: &Activ
 /// into a file, which takes this path, never stalled. Until the cause is known the
 /// receiving side takes the path that was never seen to stall.
 pub fn from_socket(from: &Stream, to: BorrowedFd<'_>, what: &str, activity: &Activity) -> io::Result<u64> {
-    crate::pipe(activity.count(from), &crate::serve::peer_name(from), Fd(to), what)
+    hvtools::pipe(activity.count(from), &hvtools::serve::peer_name(from), Fd(to), what)
 }
 
 #[cfg(target_os = "linux")]

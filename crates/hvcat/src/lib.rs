@@ -1,10 +1,10 @@
 //! What the tools share: the engines behind `hvstress` (integrity under parallel load)
 //! and `hvbench` (throughput by write size, connect latency), over any hvsock address;
-//! reports; logging; the command-line conventions (messages and exit codes).
+//! reports; logging; the command-line conventions (messages and exit codes); the accept
+//! loop. What is one tool's own lives beside its `main.rs`, in `src/bin/NAME/`.
 
 pub mod bench;
-pub mod cli;
-pub mod idle;
+pub mod conventions;
 pub mod log;
 pub mod payload;
 pub mod progress;
@@ -12,8 +12,6 @@ pub mod report;
 pub mod serve;
 pub mod signals;
 pub mod stress;
-#[cfg(unix)]
-pub mod zerocopy;
 
 use std::io::{self, Read, Write};
 
@@ -72,10 +70,10 @@ pub fn named(err: io::Error, doing: &str, what: &str) -> io::Error {
 }
 
 /// Sends a connection back everything it sends, then shuts down for writing; returns
-/// the byte count. Every read and write is recorded in `activity`.
-pub fn echo(stream: &hvsock::Stream, activity: &idle::Activity) -> io::Result<u64> {
-    let peer = crate::serve::peer_name(stream);
-    let n = pipe(activity.count(stream), &peer, activity.count(stream), &peer)?;
+/// the byte count: the server of `hvstress -s`.
+pub fn echo(stream: &hvsock::Stream) -> io::Result<u64> {
+    let peer = serve::peer_name(stream);
+    let n = pipe(stream, &peer, stream, &peer)?;
     stream.shutdown(std::net::Shutdown::Write)?;
     Ok(n)
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use hvtools::cli::{parse_secs, ConnectArgs};
+use hvtools::conventions::{parse_secs, ConnectArgs};
 
 const AFTER_HELP: &str = "\
 ADDRESSES:
