@@ -176,12 +176,14 @@ impl Stream {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(unix)))]
 impl std::os::fd::AsRawFd for Stream {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
         self.io.as_raw_fd()
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(unix)))]
 impl std::os::fd::AsFd for Stream {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.io.get_ref().as_fd()

@@ -60,12 +60,14 @@ impl Listener {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(windows)))]
 impl AsRawSocket for Listener {
     fn as_raw_socket(&self) -> RawSocket {
         self.io.get_ref().as_raw_socket()
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(windows)))]
 impl AsSocket for Listener {
     fn as_socket(&self) -> BorrowedSocket<'_> {
         AsSocket::as_socket(self.io.get_ref())

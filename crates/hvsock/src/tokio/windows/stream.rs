@@ -142,12 +142,14 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(windows)))]
 impl AsRawSocket for Stream {
     fn as_raw_socket(&self) -> RawSocket {
         self.io.get_ref().as_raw_socket()
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(windows)))]
 impl AsSocket for Stream {
     fn as_socket(&self) -> BorrowedSocket<'_> {
         AsSocket::as_socket(self.io.get_ref())
