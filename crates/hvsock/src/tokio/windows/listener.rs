@@ -7,7 +7,7 @@ use std::task::{ready, Context, Poll};
 
 use super::stream::Stream;
 use crate::error::context;
-use crate::tokio::threaded::Acceptor;
+use crate::tokio::emulated::Acceptor;
 use crate::Addr;
 
 /// A listening hypervisor socket for tokio; see [`crate::Listener`] for what binding
