@@ -2,7 +2,8 @@
 //! decodes encodes back to the same bytes (reserved fields zero).
 #![no_main]
 
-use hvsock::{from_sockaddr_hv, to_sockaddr_hv, VsockAddr, SOCKADDR_HV_LEN, SOCKADDR_VM_LEN};
+use hvsock::sockaddr::{from_sockaddr_hv, to_sockaddr_hv, SOCKADDR_HV_LEN, SOCKADDR_VM_LEN};
+use hvsock::VsockAddr;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

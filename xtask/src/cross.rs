@@ -70,7 +70,7 @@ pub fn type_check() -> Result<(), String> {
     Ok(())
 }
 
-/// Builds the hvsock unit tests and the async TCP tests (`tokio_tcp`: the threaded
+/// Builds the hvsock unit tests and the async TCP tests (`tokio_tcp`: the thread-driven
 /// Windows stream over real Winsock) for Windows, linked by MinGW, and runs them under
 /// Wine in a Wine prefix of its own (`target/cross/wine`).
 ///

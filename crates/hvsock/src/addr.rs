@@ -10,11 +10,8 @@ use std::path::PathBuf;
 
 pub use hybrid::HybridAddr;
 pub use hyperkit::HyperkitAddr;
-pub use hyperv::{
-    from_sockaddr_hv, port_from_service, service_from_port, to_sockaddr_hv, HvAddr, VmId, AF_HYPERV,
-    SOCKADDR_HV_LEN,
-};
-pub use vsock::{VsockAddr, AF_VSOCK, SOCKADDR_VM_LEN};
+pub use hyperv::{HvAddr, VmId};
+pub use vsock::VsockAddr;
 
 use crate::uri::{format_path, percent_encode};
 

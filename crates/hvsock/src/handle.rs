@@ -6,6 +6,7 @@
 macro_rules! impl_os_handle {
     ($type:ty) => {
         #[cfg(unix)]
+        #[cfg_attr(docsrs, doc(cfg(unix)))]
         impl std::os::fd::AsFd for $type {
             fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
                 std::os::fd::AsFd::as_fd(&self.socket)
@@ -13,6 +14,7 @@ macro_rules! impl_os_handle {
         }
 
         #[cfg(unix)]
+        #[cfg_attr(docsrs, doc(cfg(unix)))]
         impl std::os::fd::AsRawFd for $type {
             fn as_raw_fd(&self) -> std::os::fd::RawFd {
                 std::os::fd::AsRawFd::as_raw_fd(&self.socket)
@@ -20,6 +22,7 @@ macro_rules! impl_os_handle {
         }
 
         #[cfg(windows)]
+        #[cfg_attr(docsrs, doc(cfg(windows)))]
         impl std::os::windows::io::AsSocket for $type {
             fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
                 std::os::windows::io::AsSocket::as_socket(&self.socket)
@@ -27,6 +30,7 @@ macro_rules! impl_os_handle {
         }
 
         #[cfg(windows)]
+        #[cfg_attr(docsrs, doc(cfg(windows)))]
         impl std::os::windows::io::AsRawSocket for $type {
             fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
                 std::os::windows::io::AsRawSocket::as_raw_socket(&self.socket)

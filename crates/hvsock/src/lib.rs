@@ -24,6 +24,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod addr;
 mod error;
@@ -32,17 +33,16 @@ pub mod hybrid_proto;
 mod listener;
 mod options;
 mod peer;
+pub mod sockaddr;
 mod stream;
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
 mod transport;
 pub mod uri;
 pub mod windows;
 
-pub use addr::{
-    from_sockaddr_hv, port_from_service, service_from_port, to_sockaddr_hv, Addr, HvAddr, HybridAddr,
-    HyperkitAddr, TcpAddr, VmId, VsockAddr, AF_HYPERV, AF_VSOCK, SOCKADDR_HV_LEN, SOCKADDR_VM_LEN,
-};
+pub use addr::{Addr, HvAddr, HybridAddr, HyperkitAddr, TcpAddr, VmId, VsockAddr};
 pub use error::AddrError;
 pub use listener::{Incoming, Listener};
 pub use options::{ConnectOptions, ListenOptions, Retry};

@@ -120,6 +120,7 @@ impl PeerFilter {
 
     /// As [`PeerFilter::check`], for an async stream.
     #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn check_async(&self, stream: &crate::tokio::Stream) -> io::Result<()> {
         self.check_addr(stream.peer_addr())?;
         self.check_credentials(stream.peer_addr(), || stream.peer_credentials())

@@ -283,6 +283,7 @@ impl Write for Stream {
 crate::handle::impl_os_handle!(Stream);
 
 #[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
 impl From<Stream> for std::os::fd::OwnedFd {
     fn from(stream: Stream) -> std::os::fd::OwnedFd {
         stream.socket.into()
@@ -290,6 +291,7 @@ impl From<Stream> for std::os::fd::OwnedFd {
 }
 
 #[cfg(windows)]
+#[cfg_attr(docsrs, doc(cfg(windows)))]
 impl From<Stream> for std::os::windows::io::OwnedSocket {
     fn from(stream: Stream) -> std::os::windows::io::OwnedSocket {
         stream.socket.into()

@@ -19,8 +19,8 @@ use std::str::FromStr;
 
 use uuid::Uuid;
 
-use crate::addr::service_from_port;
 use crate::error::escape_controls;
+use crate::sockaddr::service_from_port;
 use crate::{Addr, HvAddr, HybridAddr, HyperkitAddr, TcpAddr, VmId, VsockAddr};
 
 /// A URI that is not a valid address, with the part that is wrong.

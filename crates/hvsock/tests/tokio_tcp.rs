@@ -1,5 +1,5 @@
 //! The async API over TCP loopback, the one transport every platform has: the same
-//! tests drive the readiness-based types on Unix and the threaded ones on Windows
+//! tests drive the readiness-based types on Unix and the thread-driven ones on Windows
 //! (where they run under Wine too).
 
 use std::io::{Read, Write};

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::sockaddr::{AF_VSOCK, SOCKADDR_VM_LEN};
+
 /// An `AF_VSOCK` address: a context id (CID) naming a machine and a port on it.
 ///
 /// ```
@@ -66,11 +68,6 @@ impl VsockAddr {
         Some(VsockAddr::new(word(8), word(4)))
     }
 }
-
-/// The Linux address family number of `AF_VSOCK`.
-pub const AF_VSOCK: u16 = 40;
-/// The size of `struct sockaddr_vm`.
-pub const SOCKADDR_VM_LEN: usize = 16;
 
 const CID_NAMES: [(&str, u32); 4] = [
     ("any", VsockAddr::CID_ANY),

@@ -27,24 +27,24 @@
 //! # }
 //! ```
 
+// The code shared by every platform: written once against the backend `sys` picks,
+// whose contract `sys.rs` states.
 mod bridge;
 mod listener;
 mod retry;
 mod split;
 mod stream;
+mod sys;
+
+// The backends, and the Windows one's async emulation over blocking sockets (its tests
+// run on Unix sockets too).
 #[cfg(any(windows, test))]
-mod threaded;
+mod emulated;
 #[cfg(unix)]
 mod unix;
 #[cfg(windows)]
 mod windows;
 
-#[cfg(unix)]
-use unix as sys;
-#[cfg(windows)]
-use windows as sys;
-
 pub use bridge::{bridge, bridge_with_idle_timeout, Crossed};
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
-pub use sys::listener::Listener;
-pub use sys::stream::Stream;
+pub use sys::{Listener, Stream};

@@ -18,10 +18,11 @@ use windows_sys::Win32::System::Hypervisor::{HV_PROTOCOL_RAW, SOCKADDR_HV};
 
 use super::{Bound, Connected};
 use crate::error::error;
+use crate::sockaddr::{from_sockaddr_hv, to_sockaddr_hv, AF_HYPERV, SOCKADDR_HV_LEN};
 use crate::windows::{resolve_vm, DEFAULT_CONNECT_TIMEOUT};
-use crate::{from_sockaddr_hv, to_sockaddr_hv, Addr, ConnectOptions, HvAddr, ListenOptions, VmId, AF_HYPERV};
+use crate::{Addr, ConnectOptions, HvAddr, ListenOptions, VmId};
 
-const _: () = assert!(std::mem::size_of::<SOCKADDR_HV>() == crate::SOCKADDR_HV_LEN);
+const _: () = assert!(std::mem::size_of::<SOCKADDR_HV>() == SOCKADDR_HV_LEN);
 
 /// Resolves the VM (a name only now), then `socket(AF_HYPERV, SOCK_STREAM,
 /// HV_PROTOCOL_RAW)` and a `connect` bounded by `options.timeout`, or
@@ -264,7 +265,7 @@ mod tests {
     #[test]
     fn sockaddr_round_trips_through_socket2() {
         let vm: Uuid = "aabbccdd-eeff-1122-3344-556677889900".parse().unwrap();
-        let service = crate::service_from_port(0x50);
+        let service = crate::sockaddr::service_from_port(0x50);
         let raw = sockaddr(&vm, &service);
         assert_eq!(raw.family(), AF_HYPERV);
         assert_eq!(bytes_of(&raw), to_sockaddr_hv(&vm, &service));
@@ -273,7 +274,7 @@ mod tests {
 
     #[test]
     fn errors_say_what_they_mean_for_hyperv() {
-        let addr = HvAddr::new(VmId::PARENT, crate::service_from_port(5000));
+        let addr = HvAddr::new(VmId::PARENT, crate::sockaddr::service_from_port(5000));
         let refused =
             explain_connect(io::Error::from_raw_os_error(WSAECONNREFUSED), &addr, DEFAULT_CONNECT_TIMEOUT);
         assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);

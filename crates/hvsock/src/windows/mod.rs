@@ -6,7 +6,7 @@
 //! use hvsock::windows;
 //!
 //! // Once per service, as Administrator: let VMs connect to this host's service.
-//! let service = hvsock::service_from_port(5000);
+//! let service = hvsock::sockaddr::service_from_port(5000);
 //! windows::register_service(&service, "hvsock example")?;
 //!
 //! // The GUID behind `hvsock://my-vm/...`.
@@ -57,6 +57,7 @@ pub const WSL_VM_NAME: &str = "wsl";
 /// (run as Administrator or as a member of "Hyper-V Administrators"), `InvalidInput`
 /// when several VMs share the name, `Unsupported` when Hyper-V is not installed.
 #[cfg(windows)]
+#[cfg_attr(docsrs, doc(cfg(windows)))]
 pub fn vm_id_of_name(name: &str) -> std::io::Result<uuid::Uuid> {
     lookup::vm_id_of_name(name)
 }
@@ -67,6 +68,7 @@ pub fn vm_id_of_name(name: &str) -> std::io::Result<uuid::Uuid> {
 /// while WSL runs) and needs a WSL release whose `wslinfo` has `--vm-id`; the id changes
 /// every time WSL restarts. Without that option, `hcsdiag list` (as Administrator) shows it.
 #[cfg(windows)]
+#[cfg_attr(docsrs, doc(cfg(windows)))]
 pub fn wsl_vm_id() -> std::io::Result<uuid::Uuid> {
     wsl::vm_id()
 }
@@ -77,6 +79,7 @@ pub fn wsl_vm_id() -> std::io::Result<uuid::Uuid> {
 /// Hyper-V sockets call this when an address is used, never when it is parsed. A
 /// Hyper-V VM that is really called `wsl` has to be given by its GUID.
 #[cfg(windows)]
+#[cfg_attr(docsrs, doc(cfg(windows)))]
 pub fn resolve_vm(vm: &crate::VmId) -> std::io::Result<uuid::Uuid> {
     match vm {
         crate::VmId::Guid(guid) => Ok(*guid),

@@ -22,7 +22,7 @@ pub const ELEMENT_NAME: &str = "ElementName";
 /// compared without regard to case, so an uppercase registration is the same key).
 ///
 /// ```
-/// let key = hvsock::windows::service_key_path(&hvsock::service_from_port(80));
+/// let key = hvsock::windows::service_key_path(&hvsock::sockaddr::service_from_port(80));
 /// assert!(key.ends_with(r"\GuestCommunicationServices\00000050-facb-11e6-bd58-64006a7986d3"));
 /// ```
 pub fn service_key_path(service: &Uuid) -> String {
@@ -73,6 +73,7 @@ fn registry_error(code: u32, call: &str, service: &Uuid) -> io::Error {
 /// `ElementName`, perhaps another program's, is kept. Needs Administrator rights
 /// (`PermissionDenied` otherwise); connecting and listening afterwards do not.
 #[cfg(windows)]
+#[cfg_attr(docsrs, doc(cfg(windows)))]
 pub fn register_service(service: &Uuid, name: &str) -> io::Result<()> {
     check_element_name(name)?;
     let (key, created) = Key::create(service)?;
@@ -205,7 +206,7 @@ mod tests {
 
     #[test]
     fn access_denied_asks_for_administrator() {
-        let service = crate::service_from_port(80);
+        let service = crate::sockaddr::service_from_port(80);
         let err = registry_error(5, "RegCreateKeyExW", &service);
         assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
         let text = err.to_string();

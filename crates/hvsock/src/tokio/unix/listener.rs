@@ -67,6 +67,7 @@ impl Listener {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(unix)))]
 impl std::os::fd::AsRawFd for Listener {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
         self.io.as_raw_fd()

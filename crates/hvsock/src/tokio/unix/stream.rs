@@ -8,6 +8,7 @@ use socket2::Socket;
 use tokio::io::unix::AsyncFd;
 use tokio::io::{Interest, ReadBuf};
 
+use crate::tokio::sys::StreamBackend;
 use crate::{transport, Addr, ConnectOptions};
 
 /// A connected hypervisor socket for tokio; see [`crate::Stream`] for the transports.
@@ -75,12 +76,34 @@ impl Stream {
         self.io.try_io(Interest::WRITABLE, |socket| transport::send(socket, buf))
     }
 
-    /// `recv(2)` into `buf` once the socket is readable.
-    pub(in crate::tokio) fn poll_read_priv(
+    fn poll_send(
         &self,
         cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+        mut send: impl FnMut(&Socket) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            let mut guard = ready!(self.io.poll_write_ready(cx))?;
+            match guard.try_io(|io| send(io.get_ref())) {
+                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Ok(result) => return Poll::Ready(result),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Whether an empty `send(2)` fails as to a peer that has gone (a half-closed peer
+    /// still takes data).
+    fn send_fails(&self) -> bool {
+        matches!(
+            self.io.get_ref().send_with_flags(&[], libc::MSG_DONTWAIT | crate::transport::SEND_FLAGS),
+            Err(e) if matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset)
+        )
+    }
+}
+
+impl StreamBackend for Stream {
+    /// `recv(2)` into `buf` once the socket is readable.
+    fn poll_read_priv(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         loop {
             let mut guard = ready!(self.io.poll_read_ready(cx))?;
             // SAFETY: `recv` only writes initialised bytes into the slice and returns how
@@ -101,16 +124,12 @@ impl Stream {
     }
 
     /// `send(2)` (`MSG_NOSIGNAL`) once the socket is writable.
-    pub(in crate::tokio) fn poll_write_priv(
-        &self,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write_priv(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.poll_send(cx, |socket| transport::send(socket, buf))
     }
 
     /// `sendmsg(2)` (`MSG_NOSIGNAL`) with several buffers once the socket is writable.
-    pub(in crate::tokio) fn poll_write_vectored_priv(
+    fn poll_write_vectored_priv(
         &self,
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
@@ -119,35 +138,20 @@ impl Stream {
     }
 
     /// Nothing to flush: writes go straight to the socket.
-    pub(in crate::tokio) fn poll_flush_priv(&self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_flush_priv(&self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
     }
 
     /// `shutdown(SHUT_WR)`: a half-close.
-    pub(in crate::tokio) fn poll_shutdown_priv(&self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_shutdown_priv(&self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(self.shutdown_now(Shutdown::Write))
-    }
-
-    fn poll_send(
-        &self,
-        cx: &mut Context<'_>,
-        mut send: impl FnMut(&Socket) -> io::Result<usize>,
-    ) -> Poll<io::Result<usize>> {
-        loop {
-            let mut guard = ready!(self.io.poll_write_ready(cx))?;
-            match guard.try_io(|io| send(io.get_ref())) {
-                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Ok(result) => return Poll::Ready(result),
-                Err(_would_block) => continue,
-            }
-        }
     }
 
     /// Waits, reading nothing, until the peer has closed both ways: `POLLHUP` on Unix
     /// sockets; on vsock, which raises `POLLHUP` only once this end has shut down too,
     /// end-of-file together with `EPIPE` from an empty `send(2)`. After a half-close it
     /// waits forever (a later close is not seen without reading).
-    pub(in crate::tokio) async fn closed_priv(&self) -> io::Result<()> {
+    async fn closed_priv(&self) -> io::Result<()> {
         // A registration of its own (on a `dup(2)`): clearing its readiness must not
         // take a wake-up from the reads that come later.
         let watch = super::register(self.io.get_ref().try_clone()?)?;
@@ -165,23 +169,16 @@ impl Stream {
             guard.clear_ready_matching(ready); // new data or a close wakes us again
         }
     }
-
-    /// Whether an empty `send(2)` fails as to a peer that has gone (a half-closed peer
-    /// still takes data).
-    fn send_fails(&self) -> bool {
-        matches!(
-            self.io.get_ref().send_with_flags(&[], libc::MSG_DONTWAIT | crate::transport::SEND_FLAGS),
-            Err(e) if matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset)
-        )
-    }
 }
 
+#[cfg_attr(docsrs, doc(cfg(unix)))]
 impl std::os::fd::AsRawFd for Stream {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
         self.io.as_raw_fd()
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(unix)))]
 impl std::os::fd::AsFd for Stream {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.io.get_ref().as_fd()

@@ -7,7 +7,7 @@ use std::task::{ready, Context, Poll};
 
 use super::stream::Stream;
 use crate::error::context;
-use crate::tokio::threaded::Acceptor;
+use crate::tokio::emulated::Acceptor;
 use crate::Addr;
 
 /// A listening hypervisor socket for tokio; see [`crate::Listener`] for what binding
@@ -60,12 +60,14 @@ impl Listener {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(windows)))]
 impl AsRawSocket for Listener {
     fn as_raw_socket(&self) -> RawSocket {
         self.io.get_ref().as_raw_socket()
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(windows)))]
 impl AsSocket for Listener {
     fn as_socket(&self) -> BorrowedSocket<'_> {
         AsSocket::as_socket(self.io.get_ref())

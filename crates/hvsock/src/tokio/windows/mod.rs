@@ -1,4 +1,4 @@
-//! The Windows side: blocking sockets driven by threads ([`super::threaded`]), since
+//! The Windows side: blocking sockets driven by threads ([`super::emulated`]), since
 //! Hyper-V sockets report no readiness on older Windows builds.
 
 pub(super) mod listener;
@@ -12,7 +12,7 @@ use socket2::Socket;
 use windows_sys::Win32::Foundation::{ERROR_OPERATION_ABORTED, HANDLE};
 use windows_sys::Win32::System::IO::CancelIoEx;
 
-use super::threaded::{Blocking, BlockingListener};
+use super::emulated::{Blocking, BlockingListener};
 use crate::{transport, Addr};
 
 impl Blocking for crate::Stream {

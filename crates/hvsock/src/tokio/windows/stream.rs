@@ -9,8 +9,9 @@ use std::task::{Context, Poll};
 
 use tokio::io::ReadBuf;
 
+use crate::tokio::emulated::{Config, Conn};
 use crate::tokio::retry::with_retries;
-use crate::tokio::threaded::{Config, Conn};
+use crate::tokio::sys::StreamBackend;
 use crate::{Addr, ConnectOptions, Retry};
 
 /// A connected hypervisor socket for tokio; see [`crate::Stream`] for the transports.
@@ -94,24 +95,18 @@ impl Stream {
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         self.io.try_write(buf)
     }
+}
 
-    pub(in crate::tokio) fn poll_read_priv(
-        &self,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+impl StreamBackend for Stream {
+    fn poll_read_priv(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         self.io.poll_read(cx, buf)
     }
 
-    pub(in crate::tokio) fn poll_write_priv(
-        &self,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write_priv(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.io.poll_write(cx, &[IoSlice::new(buf)])
     }
 
-    pub(in crate::tokio) fn poll_write_vectored_priv(
+    fn poll_write_vectored_priv(
         &self,
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
@@ -119,16 +114,16 @@ impl Stream {
         self.io.poll_write(cx, bufs)
     }
 
-    pub(in crate::tokio) fn poll_flush_priv(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_flush_priv(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.io.poll_flush(cx)
     }
 
-    pub(in crate::tokio) fn poll_shutdown_priv(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_shutdown_priv(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.io.poll_shutdown(cx)
     }
 
     /// The reader thread cannot watch for a close without reading: never completes.
-    pub(in crate::tokio) async fn closed_priv(&self) -> io::Result<()> {
+    async fn closed_priv(&self) -> io::Result<()> {
         std::future::pending().await
     }
 }
@@ -142,12 +137,14 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(windows)))]
 impl AsRawSocket for Stream {
     fn as_raw_socket(&self) -> RawSocket {
         self.io.get_ref().as_raw_socket()
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(windows)))]
 impl AsSocket for Stream {
     fn as_socket(&self) -> BorrowedSocket<'_> {
         AsSocket::as_socket(self.io.get_ref())

@@ -7,7 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::sockets::{both_driven, driven};
 use super::{payload, soon, Async, TINY};
-use crate::tokio::threaded::Config;
+use crate::tokio::emulated::Config;
 
 /// Around a 4 KiB page, and more than the 256 KiB buffer and any socket buffer.
 const SIZES: [usize; 6] = [0, 1, 4095, 4096, 4097, (1 << 20) + 1];

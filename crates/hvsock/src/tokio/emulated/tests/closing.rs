@@ -8,7 +8,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::sockets::{driven, listening};
 use super::{gone, payload, Async, SOON, TINY};
-use crate::tokio::threaded::Config;
+use crate::tokio::emulated::Config;
 
 /// Long enough for a thread to be blocked in a call.
 const BLOCKED: Duration = Duration::from_millis(100);

@@ -1,6 +1,7 @@
-//! Async I/O over blocking sockets, for where the OS reports no readiness (Hyper-V
-//! sockets on Windows): each connection gets a reader thread and a writer thread, each
-//! listener an accept thread, and tasks exchange data with them through bounded buffers.
+//! The async emulation behind the Windows backend: async I/O over blocking sockets, for
+//! where the OS reports no readiness (Hyper-V sockets on Windows). Each connection gets a
+//! reader thread and a writer thread, each listener an accept thread, and tasks exchange
+//! data with them through bounded buffers.
 //!
 //! Nothing here is specific to Windows: it works over anything [`Blocking`] (or
 //! [`BlockingListener`]), which is how its unit tests run on Unix sockets.

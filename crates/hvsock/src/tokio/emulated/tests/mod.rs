@@ -1,4 +1,4 @@
-//! The threaded machinery over real sockets, the same tests on every platform: on Unix
+//! The emulation over real sockets, the same tests on every platform: on Unix
 //! over Unix socket pairs (with `poll` on a pipe standing in for `CancelIoEx`), on
 //! Windows over TCP loopback with the real `CancelIoEx`. The Windows glue around it
 //! (`crate::tokio::windows`) is only type-checked on Linux.
