@@ -59,6 +59,11 @@ pub fn stop(mut child: Child) -> String {
     stderr_of(&mut child)
 }
 
+/// What a finished run wrote on standard error.
+pub fn output_stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 fn stderr_of(child: &mut Child) -> String {
     let mut text = String::new();
     if let Some(mut stderr) = child.stderr.take() {
