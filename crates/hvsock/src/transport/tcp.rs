@@ -26,7 +26,10 @@ pub(crate) fn connect(addr: &TcpAddr, options: &ConnectOptions) -> io::Result<Co
             },
             None => socket.connect(&target.into()),
         };
-        match attempt {
+        // Trust the socket over the wait's verdict: Wine's `WSAPoll` may report
+        // `POLLHUP` with no error on a connect that succeeded (socket2 then says "no
+        // error set after POLLHUP"); a socket with a peer is connected.
+        match attempt.or_else(|e| socket.peer_addr().map(drop).map_err(|_| e)) {
             Ok(()) => {
                 let local =
                     socket.local_addr()?.as_socket().map_or(Addr::Unnamed, |s| Addr::Tcp(addr_of(&s)));
