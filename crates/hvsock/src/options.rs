@@ -16,6 +16,7 @@ pub struct ConnectOptions {
     pub(crate) timeout: Option<Duration>,
     pub(crate) handshake_timeout: Duration,
     pub(crate) retry: Retry,
+    pub(crate) confirm: Option<Duration>,
 }
 
 /// Whether and how often to try a connection again when it fails in a way that may
@@ -80,6 +81,7 @@ impl ConnectOptions {
             timeout: None,
             handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
             retry: Retry::Never,
+            confirm: None,
         }
     }
 
@@ -96,6 +98,28 @@ impl ConnectOptions {
     /// Tries again on failures that may pass; see [`Retry`].
     pub fn retry(mut self, retry: Retry) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// For transports that never confirm a connection (hyperkit), waits up to `wait`
+    /// after connecting for the close by which they refuse one, and fails the connect
+    /// with `ErrorKind::ConnectionRefused` if it comes (hyperkit closes within
+    /// milliseconds when nothing listens on the guest port). Nothing is read: data the
+    /// guest sends at once stays for the first read. Without it (the default) such a
+    /// refusal shows as end-of-file on the first read. Other transports confirm every
+    /// connection and ignore it.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let addr: hvsock::Addr = "hyperkit://:80/path/to/vm".parse()?;
+    /// let options = hvsock::ConnectOptions::new().confirm(Duration::from_millis(250));
+    /// // Refused: an error here, not an end-of-file on the first read.
+    /// let stream = hvsock::Stream::connect_with(&addr, &options)?;
+    /// # let _ = stream;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn confirm(mut self, wait: Duration) -> Self {
+        self.confirm = Some(wait);
         self
     }
 

@@ -50,6 +50,56 @@ fn a_refused_connection_shows_up_as_end_of_file() {
     assert!(read_all(stream).is_empty());
 }
 
+/// With `confirm`, hyperkit's close-at-once is a refused connect (blocking and async
+/// drivers alike); a greeting the guest sends at once is not consumed by the wait; and
+/// silence for the whole wait is taken as a listener.
+#[test]
+fn confirm_turns_hyperkits_close_into_a_refusal_and_keeps_early_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let hyperkit = UnixListener::bind(dir.path().join("connect")).unwrap();
+    let addr = uri(dir.path(), ":82");
+    let options = hvsock::ConnectOptions::new().confirm(Duration::from_millis(300));
+    let device = thread::spawn(move || {
+        // Refuse twice (blocking, then async), greet once, keep silent once.
+        for answer in [None, None, Some(&b"hello"[..]), Some(&b""[..])] {
+            let (mut conn, header) = accept_header(&hyperkit);
+            assert_eq!(header, b"00000003.00000052\n");
+            match answer {
+                None => drop(conn),
+                Some(greeting) => {
+                    conn.write_all(greeting).unwrap();
+                    let mut rest = Vec::new();
+                    conn.read_to_end(&mut rest).unwrap(); // until the client closes
+                }
+            }
+        }
+    });
+    let refused = Stream::connect_with(&addr, &options).unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused, "{refused}");
+    assert!(
+        refused.to_string().contains("hyperkit closed the connection (no listener on guest port 82"),
+        "{refused}"
+    );
+    #[cfg(feature = "tokio")]
+    {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let refused = runtime.block_on(hvsock::tokio::Stream::connect_with(&addr, &options)).unwrap_err();
+        assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused, "{refused}");
+    }
+    #[cfg(not(feature = "tokio"))]
+    drop(Stream::connect_with(&addr, &options).unwrap_err());
+    let mut greeted = Stream::connect_with(&addr, &options).unwrap();
+    let mut hello = [0u8; 5];
+    greeted.read_exact(&mut hello).unwrap();
+    assert_eq!(&hello, b"hello");
+    drop(greeted);
+    let started = std::time::Instant::now();
+    let silent = Stream::connect_with(&addr, &options).unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(300), "{:?}", started.elapsed());
+    drop(silent);
+    device.join().unwrap();
+}
+
 #[test]
 fn transfer_matrix_through_a_fake_hyperkit() {
     let dir = tempfile::tempdir().unwrap();

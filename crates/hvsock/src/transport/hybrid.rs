@@ -7,21 +7,10 @@ use std::time::Instant;
 
 use socket2::Socket;
 
-use super::{deadline, unix, Bound, Connected};
+use super::{deadline, Bound};
 use crate::error::error;
 use crate::hybrid_proto::{connect_request, ReplyReader};
 use crate::{Addr, ConnectOptions, HybridAddr, ListenOptions};
-
-/// Connects to the device's socket, sends `CONNECT <port>\n` and reads the reply one
-/// byte at a time, so that nothing is sent or consumed past the `OK` line.
-pub(crate) fn connect(addr: &HybridAddr, options: &ConnectOptions) -> io::Result<Connected> {
-    let deadline = super::deadline(options);
-    let socket = unix::connect_path(&addr.uds, deadline)?;
-    let mut reader = ReplyReader::new();
-    handshake(&socket, addr.port, handshake_deadline(options, deadline), &mut reader)
-        .map_err(|e| handshake_error(e, addr.port, &reader))?;
-    Ok(Connected { socket, local: Addr::Unnamed })
-}
 
 /// Listens on `<uds>_<port>`, where the device connects when the guest connects to the
 /// host's port.
@@ -37,8 +26,15 @@ pub(crate) fn handshake_deadline(options: &ConnectOptions, deadline: Option<Inst
     [deadline, handshake].into_iter().flatten().min()
 }
 
-/// Sends the request and reads the reply into `reader`, by `deadline` (`None`: no limit).
-fn handshake(
+/// The handshake on a connected `socket`, by `deadline` (`None`: no limit): sends
+/// `CONNECT <port>\n` and reads the reply one byte at a time, so that nothing is sent
+/// or consumed past the `OK` line.
+pub(crate) fn handshake(socket: &Socket, port: u32, deadline: Option<Instant>) -> io::Result<()> {
+    let mut reader = ReplyReader::new();
+    exchange(socket, port, deadline, &mut reader).map_err(|e| handshake_error(e, port, &reader))
+}
+
+fn exchange(
     socket: &Socket,
     port: u32,
     deadline: Option<Instant>,

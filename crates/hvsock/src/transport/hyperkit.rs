@@ -5,23 +5,29 @@
 //! (or `ECONNRESET`) on the first read, not as an error from `connect`.
 
 use std::io;
+use std::mem::MaybeUninit;
+use std::time::Duration;
 
-use super::{unix, Bound, Connected};
-use crate::error::error;
-use crate::{Addr, ConnectOptions, HyperkitAddr, ListenOptions};
+use socket2::Socket;
 
-/// Connects to `<dir>/connect` and sends the 18-byte header `%08x.%08x\n` in one write.
-pub(crate) fn connect(addr: &HyperkitAddr, options: &ConnectOptions) -> io::Result<Connected> {
-    let socket = unix::connect_path(&addr.connect_path(), super::deadline(options))?;
-    let header = addr.connect_header();
-    let sent = super::send(&socket, &header)?;
-    if sent != header.len() {
-        return Err(error(
-            io::ErrorKind::WriteZero,
-            format!("hyperkit took {sent} of the {} header bytes; it needs all in one write", header.len()),
-        ));
-    }
-    Ok(Connected { socket, local: Addr::Unnamed })
+use super::Bound;
+use crate::{Addr, HyperkitAddr, ListenOptions};
+
+/// Waits up to `wait` for hyperkit's verdict on a connection whose header has gone
+/// out: `recv(MSG_PEEK)` with a receive timeout, so nothing is consumed (see
+/// [`super::plan::hyperkit_verdict`]).
+pub(crate) fn confirm(socket: &Socket, port: u32, wait: Duration) -> io::Result<()> {
+    socket.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
+    let mut byte = [MaybeUninit::uninit()];
+    let peeked = loop {
+        match socket.peek(&mut byte) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => break None,
+            other => break Some(other),
+        }
+    };
+    socket.set_read_timeout(None)?;
+    super::plan::hyperkit_verdict(peeked, port, wait)
 }
 
 /// Listens on `<dir>/00000002.%08x`, where hyperkit connects when the guest connects to

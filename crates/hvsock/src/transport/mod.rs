@@ -9,6 +9,7 @@ use socket2::{Domain, SockAddr, Socket, Type};
 use crate::error::{context, error};
 use crate::{Addr, ConnectOptions, ListenOptions};
 
+mod connect;
 #[cfg(unix)]
 pub(crate) mod deadline;
 #[cfg(unix)]
@@ -17,6 +18,7 @@ pub(crate) mod hybrid;
 mod hyperkit;
 #[cfg(windows)]
 mod hyperv;
+pub(crate) mod plan;
 #[cfg(unix)]
 pub(crate) mod socket_file;
 pub(crate) mod tcp;
@@ -50,19 +52,13 @@ mod vsock {
     }
 }
 
+pub(crate) use connect::connect;
 pub(crate) use vsock::local_cid;
 
-/// Defines `connect` and `bind` for a transport this platform lacks: both fail with
-/// `ErrorKind::Unsupported`.
+/// Defines `bind` for a transport this platform lacks: it fails with
+/// `ErrorKind::Unsupported`. (Connecting there fails in [`plan::Plan::of`].)
 macro_rules! unsupported_transport {
     ($what:expr, $addr:ty) => {
-        pub(crate) fn connect(
-            _: &$addr,
-            _: &crate::ConnectOptions,
-        ) -> std::io::Result<crate::transport::Connected> {
-            Err(crate::error::unsupported($what))
-        }
-
         pub(crate) fn bind(_: &$addr, _: &crate::ListenOptions) -> std::io::Result<crate::transport::Bound> {
             Err(crate::error::unsupported($what))
         }
@@ -128,20 +124,6 @@ pub(crate) fn socket(domain: Domain, ty: Type) -> io::Result<Socket> {
 /// an `Instant` can hold, such as `Duration::MAX`.
 pub(crate) fn deadline(options: &ConnectOptions) -> Option<Instant> {
     Instant::now().checked_add(options.timeout.unwrap_or(ConnectOptions::DEFAULT_TIMEOUT))
-}
-
-/// Connects to `addr` on its transport; errors name the address.
-pub(crate) fn connect(addr: &Addr, options: &ConnectOptions) -> io::Result<Connected> {
-    match addr {
-        Addr::Vsock(a) => vsock::connect(a, options),
-        Addr::HyperV(a) => hyperv::connect(a, options),
-        Addr::Hyperkit(a) => hyperkit::connect(a, options),
-        Addr::Hybrid(a) => hybrid::connect(a, options),
-        Addr::Unix(path) => unix::connect(path, options),
-        Addr::Tcp(a) => tcp::connect(a, options),
-        Addr::Unnamed => Err(error(io::ErrorKind::InvalidInput, "an unnamed address cannot be connected to")),
-    }
-    .map_err(|e| context(e, "connect", addr))
 }
 
 /// Binds and listens on `addr`; errors name the address.

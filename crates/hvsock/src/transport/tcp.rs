@@ -6,52 +6,67 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Instant;
 
-use socket2::{Domain, SockAddr, Type};
+use socket2::{Domain, SockAddr, Socket, Type};
 
-use super::{Bound, Connected};
+use super::Bound;
 use crate::error::error;
-use crate::{Addr, ConnectOptions, ListenOptions, TcpAddr};
+use crate::{Addr, ListenOptions, TcpAddr};
 
-/// Resolves the host and connects to each address in turn until one answers, all by
-/// the one deadline.
-pub(crate) fn connect(addr: &TcpAddr, options: &ConnectOptions) -> io::Result<Connected> {
-    let deadline = super::deadline(options);
+/// Resolves `host` and connects to each of its addresses in turn until one answers,
+/// all by the one `deadline`.
+pub(crate) fn connect(host: &str, port: u16, deadline: Option<Instant>) -> io::Result<Socket> {
     let mut last = None;
-    for target in resolve_by(addr, deadline)? {
+    for target in resolve_by(&TcpAddr { host: host.to_owned(), port }, deadline)? {
         let socket = super::socket(Domain::for_address(target), Type::STREAM)?;
-        let attempt = match deadline {
-            Some(d) => match d.checked_duration_since(std::time::Instant::now()) {
-                Some(left) if !left.is_zero() => socket.connect_timeout(&target.into(), left),
-                _ => Err(error(io::ErrorKind::TimedOut, "timed out")),
-            },
-            None => socket.connect(&target.into()),
-        };
-        // Trust the socket over the wait's verdict: Wine's `WSAPoll` may report
-        // `POLLHUP` with no error on a connect that succeeded (socket2 then says "no
-        // error set after POLLHUP"); a socket with a peer is connected.
-        match attempt.or_else(|e| socket.peer_addr().map(drop).map_err(|_| e)) {
-            Ok(()) => {
-                let local =
-                    socket.local_addr()?.as_socket().map_or(Addr::Unnamed, |s| Addr::Tcp(addr_of(&s)));
-                return Ok(Connected { socket, local });
-            }
+        match connect_by(&socket, &target.into(), deadline) {
+            Ok(()) => return Ok(socket),
             Err(e) => last = Some(e),
         }
     }
-    Err(last.unwrap_or_else(|| error(io::ErrorKind::NotFound, "the host name resolved to no address")))
+    Err(last.unwrap_or_else(resolved_to_nothing))
+}
+
+/// The error of a host name that resolved to no address.
+pub(crate) fn resolved_to_nothing() -> io::Error {
+    error(io::ErrorKind::NotFound, "the host name resolved to no address")
+}
+
+/// `connect(2)` by `deadline`.
+#[cfg(unix)]
+fn connect_by(socket: &Socket, target: &SockAddr, deadline: Option<Instant>) -> io::Result<()> {
+    super::deadline::connect(socket, target, deadline)
+}
+
+/// `connect` by `deadline` (socket2's `connect_timeout`: non-blocking, `WSAPoll`).
+#[cfg(windows)]
+fn connect_by(socket: &Socket, target: &SockAddr, deadline: Option<Instant>) -> io::Result<()> {
+    let attempt = match deadline {
+        Some(d) => match d.checked_duration_since(Instant::now()) {
+            Some(left) if !left.is_zero() => socket.connect_timeout(target, left),
+            _ => Err(error(io::ErrorKind::TimedOut, "timed out")),
+        },
+        None => socket.connect(target),
+    };
+    // Trust the socket over the wait's verdict: Wine's `WSAPoll` may report `POLLHUP`
+    // with no error on a connect that succeeded (socket2 then says "no error set after
+    // POLLHUP"); a socket with a peer is connected.
+    attempt.or_else(|e| socket.peer_addr().map(drop).map_err(|_| e))
+}
+
+/// `getsockname(2)`, as a TCP address.
+pub(crate) fn local_addr(socket: &Socket) -> io::Result<Addr> {
+    Ok(socket.local_addr()?.as_socket().map_or(Addr::Unnamed, |s| Addr::Tcp(addr_of(&s))))
 }
 
 /// Binds (with `SO_REUSEADDR`, as `std` does) and listens on the first address the host
 /// resolves to.
 pub(crate) fn bind(addr: &TcpAddr, options: &ListenOptions) -> io::Result<Bound> {
-    let target = resolve(addr)?
-        .next()
-        .ok_or_else(|| error(io::ErrorKind::NotFound, "the host name resolved to no address"))?;
+    let target = resolve(addr)?.next().ok_or_else(resolved_to_nothing)?;
     let socket = super::socket(Domain::for_address(target), Type::STREAM)?;
     socket.set_reuse_address(true)?;
     socket.bind(&SockAddr::from(target))?;
     socket.listen(options.listen_backlog())?;
-    let local = socket.local_addr()?.as_socket().map_or(Addr::Unnamed, |s| Addr::Tcp(addr_of(&s)));
+    let local = local_addr(&socket)?;
     Ok(Bound { socket, local, file: None })
 }
 

@@ -4,29 +4,14 @@
 use std::io;
 use std::path::Path;
 
-use socket2::{Domain, SockAddr, Socket, Type};
-
-use super::{deadline, Bound, Connected};
+use super::Bound;
 use crate::error::error;
-use crate::{Addr, ConnectOptions, ListenOptions};
-
-/// Connects to the Unix socket at `path`.
-pub(crate) fn connect(path: &Path, options: &ConnectOptions) -> io::Result<Connected> {
-    let socket = connect_path(path, super::deadline(options))?;
-    Ok(Connected { socket, local: Addr::Unnamed })
-}
+use crate::{Addr, ListenOptions};
 
 /// Listens on the Unix socket at `path`.
 pub(crate) fn bind(path: &Path, options: &ListenOptions) -> io::Result<Bound> {
     let (socket, file) = super::socket_file::listen(path, options)?;
     Ok(Bound { socket, local: Addr::Unix(path.to_path_buf()), file: Some(file) })
-}
-
-/// `socket(AF_UNIX, SOCK_STREAM)` and `connect(2)` to `path`, by `deadline`.
-pub(crate) fn connect_path(path: &Path, deadline: Option<std::time::Instant>) -> io::Result<Socket> {
-    let socket = super::socket(Domain::UNIX, Type::STREAM)?;
-    deadline::connect(&socket, &SockAddr::unix(path)?, deadline).map_err(|e| explain(e, path))?;
-    Ok(socket)
 }
 
 /// Says what a failed `connect(2)` to the socket at `path` means (control characters

@@ -3,11 +3,11 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
-use super::{deadline, Bound, Connected};
+use super::Bound;
 use crate::error::error;
 use crate::{Addr, ConnectOptions, ListenOptions, VsockAddr};
 
@@ -18,21 +18,11 @@ const SO_VM_SOCKETS_CONNECT_TIMEOUT: libc::c_int = 6;
 /// The socket level of vsock options: `AF_VSOCK`.
 const SOL_VSOCK: libc::c_int = libc::AF_VSOCK;
 
-/// `socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC)` and `connect(2)`.
-///
-/// The kernel gives up on a vsock connect after its own timeout (2 s by default); with
-/// a longer `timeout` that limit is raised to match. A peer that resets the connection
-/// during the handshake (nothing listens on the port) is reported as refused.
-pub(crate) fn connect(addr: &VsockAddr, options: &ConnectOptions) -> io::Result<Connected> {
-    let socket = socket(options)?;
-    let deadline: Option<Instant> = super::deadline(options);
-    deadline::connect(&socket, &sockaddr(addr), deadline).map_err(|e| explain(e, addr))?;
-    let local = local_addr(&socket)?;
-    Ok(Connected { socket, local })
-}
-
 /// `socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC)`, with the kernel's connect timeout
 /// raised to `options.timeout`.
+///
+/// The kernel gives up on a vsock connect after its own timeout (2 s by default); with
+/// a longer `timeout` that limit is raised to match.
 pub(crate) fn socket(options: &ConnectOptions) -> io::Result<Socket> {
     let socket = Socket::new(Domain::VSOCK, Type::STREAM, None)?;
     if let Some(timeout) = options.timeout {

@@ -8,7 +8,7 @@ mod relay;
 #[cfg(unix)]
 mod zerocopy;
 
-use std::io::{self, Read};
+use std::io;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -97,29 +97,10 @@ fn run(cli: &Cli) -> Result<(), Failure> {
 }
 
 /// `-z`: connects and closes. hyperkit takes every connection, and closes it only once
-/// the guest has refused, so there the verdict waits [`HYPERKIT_VERDICT`] for that close.
+/// the guest has refused, so there the connect waits [`HYPERKIT_VERDICT`] for that close
+/// (`ConnectOptions::confirm`).
 fn probe(addr: &Addr, cli: &Cli) -> Result<(), Failure> {
-    let stream = Stream::connect_with(addr, &cli.connect.options())?;
-    if let Addr::Hyperkit(hyperkit) = addr {
-        stream.set_read_timeout(Some(HYPERKIT_VERDICT))?;
-        match (&stream).read(&mut [0u8; 1]) {
-            Ok(0) => {
-                return Err(Failure::Io(io::Error::new(
-                    io::ErrorKind::ConnectionRefused,
-                    format!(
-                        "connect {addr}: connection refused: hyperkit closed the connection (no listener on guest port {}, or the VM is not running)",
-                        hyperkit.port
-                    ),
-                )))
-            }
-            Ok(_) => {}
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => info!(
-                "{addr}: not closed within {} ms: taken as listening (hyperkit never confirms a connection)",
-                HYPERKIT_VERDICT.as_millis()
-            ),
-            Err(e) => return Err(Failure::Io(io::Error::new(e.kind(), format!("connect {addr}: {e}")))),
-        }
-    }
+    Stream::connect_with(addr, &cli.connect.options().confirm(HYPERKIT_VERDICT))?;
     info!("{addr} accepts connections");
     Ok(())
 }

@@ -1,8 +1,9 @@
-//! Connecting without blocking a thread, on every Unix transport.
+//! The async driver: carries out a connect [`Plan`] without blocking a thread, the
+//! steps the blocking driver (`transport::connect`) takes, as futures.
 
 use std::io::{self, Read};
+use std::mem::MaybeUninit;
 use std::ops::ControlFlow;
-use std::path::Path;
 use std::time::Instant;
 
 use socket2::{Domain, SockAddr, Socket, Type};
@@ -13,7 +14,8 @@ use crate::error::{context, error};
 use crate::hybrid_proto::{connect_request, ReplyReader};
 use crate::tokio::retry::with_retries;
 use crate::transport::deadline::Backoff;
-use crate::transport::{self, hybrid, tcp, unix};
+use crate::transport::plan::{header_sent, hyperkit_verdict, Dial, Greeting, Plan};
+use crate::transport::{self, hybrid, tcp};
 use crate::{Addr, ConnectOptions};
 
 /// Connects to `addr`, honouring the retries of `options` and, for each attempt, its
@@ -22,7 +24,7 @@ use crate::{Addr, ConnectOptions};
 pub(super) async fn connect(addr: &Addr, options: &ConnectOptions) -> io::Result<(AsyncFd<Socket>, Addr)> {
     with_retries(options, || async {
         let deadline = transport::deadline(options);
-        let once = connect_once(addr, options, deadline);
+        let once = attempt(addr, options, deadline);
         let result = match deadline {
             Some(deadline) => {
                 tokio::time::timeout_at(deadline.into(), once).await.unwrap_or_else(|_| Err(timed_out()))
@@ -39,38 +41,36 @@ fn timed_out() -> io::Error {
 }
 
 /// One attempt; `deadline` (the caller enforces it) bounds the hybrid handshake too.
-async fn connect_once(
+async fn attempt(
     addr: &Addr,
     options: &ConnectOptions,
     deadline: Option<Instant>,
 ) -> io::Result<(AsyncFd<Socket>, Addr)> {
-    match addr {
-        #[cfg(target_os = "linux")]
-        Addr::Vsock(a) => {
-            use crate::transport::vsock;
-            let io = connect_socket(vsock::socket(options)?, &vsock::sockaddr(a))
-                .await
-                .map_err(|e| vsock::explain(e, a))?;
-            let local = vsock::local_addr(io.get_ref())?;
-            Ok((io, local))
+    let plan = Plan::of(addr, options)?;
+    let io = match &plan.dial {
+        Dial::Tcp { host, port } => connect_tcp(host, *port).await?,
+        dial => {
+            let (socket, target) = dial.single(options)?;
+            connect_socket(socket, &target).await.map_err(|e| dial.explain(e))?
         }
-        #[cfg(not(target_os = "linux"))]
-        Addr::Vsock(_) => Err(crate::error::unsupported("AF_VSOCK (Linux only)")),
-        Addr::HyperV(_) => Err(crate::error::unsupported("Hyper-V sockets (AF_HYPERV, Windows only)")),
-        Addr::Unix(path) => Ok((connect_unix(path).await?, Addr::Unnamed)),
-        Addr::Hyperkit(a) => {
-            let io = connect_unix(&a.connect_path()).await?;
-            send_in_one_write(&io, &a.connect_header()).await?;
-            Ok((io, Addr::Unnamed))
+    };
+    let local = plan.dial.local_addr(io.get_ref())?;
+    match plan.greeting {
+        Greeting::None => {}
+        Greeting::Hyperkit { header, port, confirm } => {
+            let sent = io.async_io(Interest::WRITABLE, |socket| transport::send(socket, &header)).await?;
+            header_sent(sent)?;
+            if let Some(wait) = confirm {
+                let peek =
+                    io.async_io(Interest::READABLE, |socket| socket.peek(&mut [MaybeUninit::uninit()]));
+                hyperkit_verdict(tokio::time::timeout(wait, peek).await.ok(), port, wait)?;
+            }
         }
-        Addr::Hybrid(a) => {
-            let io = connect_unix(&a.uds).await?;
-            handshake(&io, a.port, hybrid::handshake_deadline(options, deadline)).await?;
-            Ok((io, Addr::Unnamed))
+        Greeting::Hybrid { port } => {
+            handshake(&io, port, hybrid::handshake_deadline(options, deadline)).await?
         }
-        Addr::Tcp(a) => connect_tcp(&a.host, a.port).await,
-        Addr::Unnamed => Err(error(io::ErrorKind::InvalidInput, "an unnamed address cannot be connected to")),
     }
+    Ok((io, local))
 }
 
 /// `connect(2)` on a non-blocking socket, then waits for it to become writable and
@@ -99,41 +99,18 @@ async fn connect_socket(socket: Socket, target: &SockAddr) -> io::Result<AsyncFd
     }
 }
 
-async fn connect_unix(path: &Path) -> io::Result<AsyncFd<Socket>> {
-    let socket = transport::socket(Domain::UNIX, Type::STREAM)?;
-    connect_socket(socket, &SockAddr::unix(path)?).await.map_err(|e| unix::explain(e, path))
-}
-
-async fn connect_tcp(host: &str, port: u16) -> io::Result<(AsyncFd<Socket>, Addr)> {
+/// Resolves `host` (tokio's resolver) and connects to each address in turn until one
+/// answers.
+async fn connect_tcp(host: &str, port: u16) -> io::Result<AsyncFd<Socket>> {
     let mut last = None;
     for target in tokio::net::lookup_host((host, port)).await? {
         let socket = transport::socket(Domain::for_address(target), Type::STREAM)?;
         match connect_socket(socket, &target.into()).await {
-            Ok(io) => {
-                let local = io
-                    .get_ref()
-                    .local_addr()?
-                    .as_socket()
-                    .map_or(Addr::Unnamed, |s| Addr::Tcp(tcp::addr_of(&s)));
-                return Ok((io, local));
-            }
+            Ok(io) => return Ok(io),
             Err(e) => last = Some(e),
         }
     }
-    Err(last.unwrap_or_else(|| error(io::ErrorKind::NotFound, "the host name resolved to no address")))
-}
-
-/// hyperkit reads its header with a single `read(2)`, so it must go in one `send(2)`.
-async fn send_in_one_write(io: &AsyncFd<Socket>, header: &[u8]) -> io::Result<()> {
-    let sent = io.async_io(Interest::WRITABLE, |socket| transport::send(socket, header)).await?;
-    if sent == header.len() {
-        Ok(())
-    } else {
-        Err(error(
-            io::ErrorKind::WriteZero,
-            format!("hyperkit took {sent} of the {} header bytes", header.len()),
-        ))
-    }
+    Err(last.unwrap_or_else(tcp::resolved_to_nothing))
 }
 
 /// The hybrid-vsock handshake, by `deadline` (`None`: no limit): the same steps as the
