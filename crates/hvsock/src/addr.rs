@@ -5,15 +5,12 @@ mod hyperkit;
 mod hyperv;
 mod vsock;
 
-use std::fmt;
 use std::path::PathBuf;
 
 pub use hybrid::HybridAddr;
 pub use hyperkit::HyperkitAddr;
 pub use hyperv::{HvAddr, VmId};
 pub use vsock::VsockAddr;
-
-use crate::uri::{format_path, percent_encode};
 
 /// The address of a hypervisor socket, on any transport.
 ///
@@ -58,16 +55,6 @@ pub struct TcpAddr {
     pub port: u16,
 }
 
-impl fmt::Display for TcpAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "tcp://[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "tcp://{}:{}", percent_encode(&self.host, false), self.port)
-        }
-    }
-}
-
 impl Addr {
     /// The URI scheme of this address (`vsock`, `hvsock`, ...).
     pub fn scheme(&self) -> &'static str {
@@ -79,24 +66,6 @@ impl Addr {
             Addr::Unix(_) => "unix",
             Addr::Tcp(_) => "tcp",
             Addr::Unnamed => "unnamed",
-        }
-    }
-}
-
-impl fmt::Display for Addr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Addr::Vsock(a) => a.fmt(f),
-            Addr::HyperV(a) => a.fmt(f),
-            Addr::Hyperkit(a) => a.fmt(f),
-            Addr::Hybrid(a) => a.fmt(f),
-            Addr::Tcp(a) => a.fmt(f),
-            Addr::Unix(path) if path.has_root() => write!(f, "unix://{}", format_path(path)),
-            Addr::Unix(path) => {
-                let shown = format_path(path);
-                write!(f, "unix://.{}", shown.strip_prefix("/.").unwrap_or(&shown))
-            }
-            Addr::Unnamed => f.write_str("unnamed"),
         }
     }
 }

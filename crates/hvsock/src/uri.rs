@@ -20,6 +20,7 @@ use std::str::FromStr;
 use uuid::Uuid;
 
 mod escape;
+mod print;
 pub(crate) use escape::{format_path, percent_decode, percent_encode};
 
 use crate::error::escape_controls;

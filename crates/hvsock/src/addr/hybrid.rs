@@ -2,10 +2,7 @@
 //! vhost-device-vsock.
 
 use std::ffi::OsString;
-use std::fmt;
 use std::path::PathBuf;
-
-use crate::uri::format_path;
 
 /// A guest port behind a hybrid-vsock Unix socket (Firecracker's `uds_path`, Cloud
 /// Hypervisor's `--vsock socket=`, vhost-device-vsock's `--uds-path`).
@@ -39,11 +36,5 @@ impl HybridAddr {
         let mut path = OsString::from(self.uds.as_os_str());
         path.push(format!("_{}", self.port));
         PathBuf::from(path)
-    }
-}
-
-impl fmt::Display for HybridAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "hybrid://:{}{}", self.port, format_path(&self.uds))
     }
 }

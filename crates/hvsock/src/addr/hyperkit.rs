@@ -1,9 +1,6 @@
 //! hyperkit's host side of virtio-vsock (macOS): Unix sockets in the VM's state directory.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
-
-use crate::uri::format_path;
 
 /// A guest port behind hyperkit's virtio-vsock device, reached through the Unix sockets
 /// hyperkit keeps in `dir` (for Docker Desktop, `~/Library/Containers/com.docker.docker/Data/vms/0`).
@@ -60,17 +57,6 @@ impl HyperkitAddr {
     /// The directory, for use in messages.
     pub fn dir(&self) -> &Path {
         &self.dir
-    }
-}
-
-impl fmt::Display for HyperkitAddr {
-    /// `hyperkit://:PORT/DIR`, or `hyperkit://CID:PORT/DIR` for a guest CID other than 3.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("hyperkit://")?;
-        if self.guest_cid != Self::DEFAULT_GUEST_CID {
-            write!(f, "{}", self.guest_cid)?;
-        }
-        write!(f, ":{}{}", self.port, format_path(&self.dir))
     }
 }
 

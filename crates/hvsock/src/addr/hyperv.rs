@@ -3,11 +3,7 @@
 //! Everything here is pure data handling, so it is tested on every platform; the
 //! sockets themselves exist only on Windows.
 
-use std::fmt;
-
 use uuid::Uuid;
-
-use crate::uri::percent_encode;
 
 /// Which virtual machine (partition) a Hyper-V socket address names.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -56,18 +52,6 @@ const WELL_KNOWN: [(&str, Uuid); 6] = [
     ("silohost", Uuid::from_u128(0x36bd0c5c_7276_4223_88ba_7d03b654c568)),
 ];
 
-impl fmt::Display for VmId {
-    /// A well-known id prints as its word, another GUID in lowercase, a name
-    /// percent-encoded so that it reads back from a URI.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.word(), self) {
-            (Some(word), _) => f.write_str(word),
-            (None, VmId::Guid(guid)) => write!(f, "{}", guid.hyphenated()),
-            (None, VmId::Name(name)) => f.write_str(&percent_encode(name, false)),
-        }
-    }
-}
-
 /// A Hyper-V socket address: a VM and a service on it.
 ///
 /// ```
@@ -89,12 +73,6 @@ impl HvAddr {
     /// An address from a VM id and a service GUID.
     pub fn new(vm: VmId, service: Uuid) -> Self {
         HvAddr { vm, service }
-    }
-}
-
-impl fmt::Display for HvAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "hvsock://{}/{}", self.vm, self.service.hyphenated())
     }
 }
 

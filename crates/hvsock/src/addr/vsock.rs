@@ -1,7 +1,5 @@
 //! `AF_VSOCK` addresses: a context id (CID) and a port, both `u32`.
 
-use std::fmt;
-
 use crate::sockaddr::{AF_VSOCK, SOCKADDR_VM_LEN};
 
 /// An `AF_VSOCK` address: a context id (CID) naming a machine and a port on it.
@@ -75,17 +73,6 @@ const CID_NAMES: [(&str, u32); 4] = [
     ("local", VsockAddr::CID_LOCAL),
     ("host", VsockAddr::CID_HOST),
 ];
-
-impl fmt::Display for VsockAddr {
-    /// `vsock://CID:PORT`, with the CID left out when it is [`VsockAddr::CID_ANY`].
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.cid == Self::CID_ANY {
-            write!(f, "vsock://:{}", self.port)
-        } else {
-            write!(f, "vsock://{}:{}", self.cid, self.port)
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

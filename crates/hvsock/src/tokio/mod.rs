@@ -29,6 +29,7 @@
 
 // The code shared by every platform: written once against the backend `sys` picks,
 // whose contract `sys.rs` states.
+mod backend;
 mod bridge;
 mod listener;
 mod retry;

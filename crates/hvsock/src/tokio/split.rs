@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::sys::StreamBackend;
+use super::backend::StreamBackend;
 use super::Stream;
 
 /// The read half of a borrowed [`Stream`].

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::backend::StreamBackend;
 use super::split::{self, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
-use super::sys::StreamBackend;
 use super::Stream;
 use crate::{Addr, ConnectOptions};
 

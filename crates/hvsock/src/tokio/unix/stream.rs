@@ -8,7 +8,7 @@ use socket2::Socket;
 use tokio::io::unix::AsyncFd;
 use tokio::io::{Interest, ReadBuf};
 
-use crate::tokio::sys::StreamBackend;
+use crate::tokio::backend::StreamBackend;
 use crate::{transport, Addr, ConnectOptions};
 
 /// A connected hypervisor socket for tokio; see [`crate::Stream`] for the transports.

@@ -9,9 +9,9 @@ use std::task::{Context, Poll};
 
 use tokio::io::ReadBuf;
 
+use crate::tokio::backend::StreamBackend;
 use crate::tokio::emulated::{Config, Conn};
 use crate::tokio::retry::with_retries;
-use crate::tokio::sys::StreamBackend;
 use crate::{Addr, ConnectOptions, Retry};
 
 /// A connected hypervisor socket for tokio; see [`crate::Stream`] for the transports.
