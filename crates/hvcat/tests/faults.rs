@@ -164,7 +164,7 @@ fn idle_timeout_closes_a_silent_connection_and_spares_a_busy_one() {
     assert_eq!(code, Some(1), "{stderr}");
     assert_eq!(
         stderr,
-        format!("hvcat: {uri}: nothing moved either way for 1 s (--idle-timeout); closed the connection\n")
+        format!("hvcat: {uri}: nothing moved either way for 1 s; closed the connection (--idle-timeout)\n")
     );
     assert!((0.95..=1.1).contains(&took), "-i 1 gave up after {took:.3} s");
     let mut rest = Vec::new();
@@ -206,7 +206,10 @@ fn idle_timeout_in_echo_and_relay_listeners_closes_only_the_silent_connection() 
     let mut log = String::new();
     echo.wait().unwrap();
     echo.stderr.take().unwrap().read_to_string(&mut log).unwrap();
-    assert!(log.contains("nothing moved either way for 0.5 s (--idle-timeout)"), "{log}");
+    assert!(
+        log.contains("nothing moved either way for 0.5 s; closed the connection (--idle-timeout)"),
+        "{log}"
+    );
     relay.wait().unwrap();
     let mut log = String::new();
     relay.stderr.take().unwrap().read_to_string(&mut log).unwrap();

@@ -30,6 +30,7 @@ mod addr;
 mod error;
 mod handle;
 pub mod hybrid_proto;
+pub mod idle;
 mod listener;
 mod options;
 mod peer;

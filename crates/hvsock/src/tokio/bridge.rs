@@ -3,12 +3,12 @@
 
 use std::io;
 use std::net::Shutdown;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::Stream;
+use crate::idle::Activity;
 
 /// Bytes that crossed a [`bridge`], in each direction.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -70,7 +70,7 @@ pub async fn bridge_with_idle_timeout(a: &Stream, b: &Stream, idle: Duration) ->
 }
 
 async fn join(a: &Stream, b: &Stream, idle: Option<Duration>) -> io::Result<Crossed> {
-    let last = LastMoved::new();
+    let last = Activity::default();
     let transfer = async { tokio::try_join!(pump(a, b, &last), pump(b, a, &last)) };
     tokio::pin!(transfer);
     let Some(idle) = idle else {
@@ -79,7 +79,7 @@ async fn join(a: &Stream, b: &Stream, idle: Option<Duration>) -> io::Result<Cros
     };
     loop {
         // None: past the end of time, so never.
-        let deadline = last.get().checked_add(idle);
+        let deadline = Instant::from_std(last.last()).checked_add(idle);
         tokio::select! {
             done = &mut transfer => {
                 let (a_to_b, b_to_a) = done?;
@@ -87,7 +87,7 @@ async fn join(a: &Stream, b: &Stream, idle: Option<Duration>) -> io::Result<Cros
             }
             _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                 // Nothing crossed while we slept to the deadline.
-                if last.get().checked_add(idle) == deadline {
+                if Instant::from_std(last.last()).checked_add(idle) == deadline {
                     return Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         format!("idle timeout: nothing crossed either way for {} s", idle.as_secs_f64()),
@@ -98,30 +98,8 @@ async fn join(a: &Stream, b: &Stream, idle: Option<Duration>) -> io::Result<Cros
     }
 }
 
-/// When bytes last crossed a bridge, either way.
-struct LastMoved {
-    start: Instant,
-    /// Nanoseconds from `start`.
-    nanos: AtomicU64,
-}
-
-impl LastMoved {
-    fn new() -> Self {
-        LastMoved { start: Instant::now(), nanos: AtomicU64::new(0) }
-    }
-
-    fn now(&self) {
-        let nanos = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.nanos.store(nanos, Ordering::Relaxed);
-    }
-
-    fn get(&self) -> Instant {
-        self.start + Duration::from_nanos(self.nanos.load(Ordering::Relaxed))
-    }
-}
-
 /// One direction: waits for data without a buffer, then drains what is there.
-async fn pump(from: &Stream, to: &Stream, last: &LastMoved) -> io::Result<u64> {
+async fn pump(from: &Stream, to: &Stream, last: &Activity) -> io::Result<u64> {
     let mut total = 0;
     loop {
         from.readable().await?;
@@ -133,7 +111,7 @@ async fn pump(from: &Stream, to: &Stream, last: &LastMoved) -> io::Result<u64> {
                     return Ok(total);
                 }
                 Ok(n) => {
-                    last.now();
+                    last.moved();
                     write_all(to, &buf[..n], last).await?;
                     total += n as u64;
                 }
@@ -145,11 +123,11 @@ async fn pump(from: &Stream, to: &Stream, last: &LastMoved) -> io::Result<u64> {
     }
 }
 
-async fn write_all(to: &Stream, mut data: &[u8], last: &LastMoved) -> io::Result<()> {
+async fn write_all(to: &Stream, mut data: &[u8], last: &Activity) -> io::Result<()> {
     while !data.is_empty() {
         match to.try_write(data) {
             Ok(n) => {
-                last.now();
+                last.moved();
                 data = &data[n..];
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => to.writable().await?,

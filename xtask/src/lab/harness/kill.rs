@@ -76,7 +76,7 @@ impl AfterKill {
     /// `limit` seconds after the peer stopped (within `slack` seconds more).
     pub fn ensure_idled_out(&self, what: &str, address: &str, limit: f64, slack: f64) -> Result<()> {
         let line = format!(
-            "hvcat: {address}: nothing moved either way for {limit} s (--idle-timeout); closed the connection"
+            "hvcat: {address}: nothing moved either way for {limit} s; closed the connection (--idle-timeout)"
         );
         ensure!(
             self.code == 1 && last_line(&self.stderr) == line,

@@ -14,7 +14,7 @@ use hvsock::Stream;
 
 use hvtools::{named, pipe, CHUNK};
 
-use crate::idle::Activity;
+use hvsock::idle::Activity;
 
 /// Bytes moved in each direction.
 #[derive(Debug, Default, Clone, Copy)]

@@ -3,7 +3,6 @@
 mod cli;
 mod copy;
 mod exec;
-mod idle;
 mod relay;
 #[cfg(unix)]
 mod zerocopy;
@@ -19,9 +18,9 @@ use tracing::{info, warn};
 use cli::Cli;
 use copy::{Moved, Source, StdinPump};
 use exec::Exec;
+use hvsock::idle::{Activity, Watchdog};
 use hvtools::conventions::{parse_addr, Failure};
 use hvtools::serve::{self, Dispatch, Limits};
-use idle::{Activity, Watchdog};
 
 fn main() -> ExitCode {
     hvtools::conventions::main("hvcat", |cli: &Cli| cli.verbose, run)
@@ -176,7 +175,8 @@ fn serve_one(stream: Stream, mode: &Mode, serving: Serving) -> io::Result<()> {
         }),
     };
     if let Some(watchdog) = watchdog {
-        watchdog.finish(&peer)?; // an idle timeout is what ended the copying, if it fired
+        // An idle timeout is what ended the copying, if it fired.
+        watchdog.finish().map_err(|e| io::Error::new(e.kind(), format!("{peer}: {e} (--idle-timeout)")))?;
     }
     let moved = moved?;
     if let Some(expected) = serving.expect_bytes.filter(|&n| n != moved.received) {

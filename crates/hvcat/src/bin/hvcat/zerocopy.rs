@@ -10,7 +10,7 @@ use hvsock::Stream;
 #[cfg(target_os = "linux")]
 use hvtools::{named, CHUNK};
 
-use crate::idle::Activity;
+use hvsock::idle::Activity;
 
 /// Copies everything `from` has into `to` until end-of-file: `sendfile(2)` when `from`
 /// is a regular file, `splice(2)` when it is a pipe, `read(2)`/`send(2)` otherwise, and

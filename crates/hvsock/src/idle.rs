@@ -1,6 +1,27 @@
-//! Idle timeouts (`hvcat -i`): a connection on which nothing has moved, either way, for
-//! too long is shut down, so that a peer that vanished without closing (a paused or
-//! killed VM, a backend that never reports the close) cannot hold hvcat for ever.
+//! Idle timeouts: a connection on which nothing has moved, either way, for too long is
+//! shut down, so that a peer that vanished without closing (a paused or killed VM, a
+//! backend that never reports the close) cannot hold a program for ever.
+//!
+//! [`Activity`] records when bytes last moved; copy loops record each move (through
+//! [`Activity::count`], or [`Activity::moved`] by hand). A blocking program has a
+//! [`Watchdog`] thread shut the connection down; the async
+//! [`bridge_with_idle_timeout`](crate::tokio::bridge_with_idle_timeout) reads the same
+//! record from a timer.
+//!
+//! ```no_run
+//! use std::io::Read;
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use hvsock::idle::{Activity, Watchdog};
+//!
+//! let stream = hvsock::Stream::connect(&"hybrid://:52/run/vm/v.sock".parse()?)?;
+//! let activity = Arc::new(Activity::default());
+//! let watchdog = Watchdog::start(&stream, &activity, Duration::from_secs(30))?;
+//! let mut got = Vec::new();
+//! activity.count(&stream).read_to_end(&mut got)?; // ends at end-of-file, or after 30 s of silence
+//! watchdog.finish()?; // `TimedOut` if it was the silence
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
@@ -10,7 +31,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use hvsock::Stream;
+use crate::Stream;
 
 /// When bytes last moved on a connection, in either direction, and whether its
 /// [`Watchdog`] shut it down for idling. Copy loops call [`Activity::moved`] after each
@@ -112,17 +133,14 @@ impl Watchdog {
         Ok(Watchdog { activity: Arc::clone(activity), limit, done: Some(done), thread: Some(thread) })
     }
 
-    /// Stops watching; a [`io::ErrorKind::TimedOut`] error naming `peer` if the
-    /// connection had been shut down for idling.
-    pub fn finish(mut self, peer: &str) -> io::Result<()> {
+    /// Stops watching; a [`io::ErrorKind::TimedOut`] error if the connection had been
+    /// shut down for idling.
+    pub fn finish(mut self) -> io::Result<()> {
         self.stop();
         if self.activity.idled_out() {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
-                format!(
-                    "{peer}: nothing moved either way for {} s (--idle-timeout); closed the connection",
-                    self.limit.as_secs_f64()
-                ),
+                format!("nothing moved either way for {} s; closed the connection", self.limit.as_secs_f64()),
             ));
         }
         Ok(())
@@ -175,12 +193,9 @@ mod tests {
         assert_eq!(counted.read(&mut byte).unwrap(), 0);
         let waited = idle_from.elapsed();
         assert!(activity.idled_out(), "the watchdog fired");
-        let err = dog.finish("PEER").unwrap_err();
+        let err = dog.finish().unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
-        assert_eq!(
-            err.to_string(),
-            "PEER: nothing moved either way for 0.3 s (--idle-timeout); closed the connection"
-        );
+        assert_eq!(err.to_string(), "nothing moved either way for 0.3 s; closed the connection");
         assert!(
             waited >= Duration::from_millis(240) && waited < Duration::from_millis(400),
             "woke after {waited:?}"
@@ -195,7 +210,7 @@ mod tests {
         let (stream, _peer) = pair(dir.path());
         let dog = Watchdog::start(&stream, &Arc::default(), Duration::from_secs(60)).unwrap();
         let started = Instant::now();
-        assert!(dog.finish("PEER").is_ok());
+        assert!(dog.finish().is_ok());
         assert!(started.elapsed() < Duration::from_secs(1));
         let activity = Activity::default();
         thread::sleep(Duration::from_millis(2));
