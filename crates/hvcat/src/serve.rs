@@ -46,8 +46,14 @@ pub fn describe(accepted: &Stream) -> String {
 /// The peer of a connection for messages: its address, or where the transport does not
 /// name it, the listening address.
 pub fn peer_name(stream: &Stream) -> String {
-    match stream.peer_addr() {
-        Addr::Unnamed => stream.local_addr().to_string(),
+    name_peer(stream.peer_addr(), stream.local_addr())
+}
+
+/// `peer`, or where the transport does not name it (`Addr::Unnamed`), `local`: the
+/// name of a connection's peer in messages, blocking or async.
+pub fn name_peer(peer: &Addr, local: &Addr) -> String {
+    match peer {
+        Addr::Unnamed => local.to_string(),
         named => named.to_string(),
     }
 }
@@ -56,10 +62,24 @@ pub fn peer_name(stream: &Stream) -> String {
 pub fn accept_admitted(listener: &Listener, filter: Option<&PeerFilter>) -> io::Result<Stream> {
     loop {
         let (stream, _) = listener.accept()?;
-        match filter.map_or(Ok(()), |f| f.check(&stream)) {
-            Ok(()) => return Ok(stream),
-            Err(refusal) => warn!("{refusal}"),
+        if admits(filter.map_or(Ok(()), |f| f.check(&stream))) {
+            return Ok(stream);
         }
+    }
+}
+
+/// Whether a filter's verdict on a connection admits it; a refusal is logged (the
+/// caller drops the connection, which closes it).
+pub fn admits(verdict: io::Result<()>) -> bool {
+    verdict.map_err(|refusal| warn!("{refusal}")).is_ok()
+}
+
+/// Says, once per server, that `max` connections are open and no more are accepted.
+pub fn say_full(max: usize, said: &AtomicBool) {
+    if !said.swap(true, Ordering::Relaxed) {
+        info!("{max} connections open (--max-conns): not accepting more until one ends");
+    } else {
+        debug!("{max} connections open: waiting");
     }
 }
 
@@ -133,11 +153,7 @@ impl Slots {
         let Some(max) = self.max else { return };
         let mut open = self.lock();
         if *open >= max {
-            if !self.said.swap(true, Ordering::Relaxed) {
-                info!("{max} connections open (--max-conns): not accepting more until one ends");
-            } else {
-                debug!("{max} connections open: waiting");
-            }
+            say_full(max, &self.said);
         }
         while *open >= max {
             open = self.freed.wait(open).unwrap_or_else(|poisoned| poisoned.into_inner());

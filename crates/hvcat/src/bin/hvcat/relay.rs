@@ -1,12 +1,13 @@
 //! `--relay`: every accepted connection bridged to a new connection elsewhere.
 
 use std::io;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hvsock::tokio::{bridge, bridge_with_idle_timeout, Listener, Stream};
 use hvsock::{Addr, ConnectOptions, ListenOptions};
-use hvtools::serve::{Limits, ACCEPT_PAUSE};
+use hvtools::serve::{self, Limits, ACCEPT_PAUSE};
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
@@ -37,12 +38,12 @@ pub fn run(from: &Addr, to: Addr, plan: Plan) -> io::Result<()> {
             return relay_one(client, &peer, to, connect, *idle).await;
         }
         let slots = plan.limits.max_conns.map(|max| (max, Arc::new(Semaphore::new(max))));
-        let mut said = false;
+        let said = AtomicBool::new(false);
         loop {
             let slot = match &slots {
                 Some((max, slots)) => {
-                    if slots.available_permits() == 0 && !std::mem::replace(&mut said, true) {
-                        info!("{max} connections open (--max-conns): not accepting more until one ends");
+                    if slots.available_permits() == 0 {
+                        serve::say_full(*max, &said);
                     }
                     Some(Arc::clone(slots).acquire_owned().await.expect("the semaphore is never closed"))
                 }
@@ -73,9 +74,8 @@ pub fn run(from: &Addr, to: Addr, plan: Plan) -> io::Result<()> {
 async fn accept_admitted(listener: &Listener, limits: &Limits) -> io::Result<(Stream, Addr)> {
     loop {
         let (client, peer) = listener.accept().await?;
-        match limits.filter.as_ref().map_or(Ok(()), |f| f.check_async(&client)) {
-            Ok(()) => return Ok((client, peer)),
-            Err(refusal) => warn!("{refusal}"),
+        if serve::admits(limits.filter.as_ref().map_or(Ok(()), |f| f.check_async(&client))) {
+            return Ok((client, peer));
         }
     }
 }
@@ -88,10 +88,7 @@ async fn relay_one(
     idle: Option<Duration>,
 ) -> io::Result<()> {
     let started = Instant::now();
-    let from = match peer {
-        Addr::Unnamed => format!("a connection on {}", client.local_addr()),
-        named => named.to_string(),
-    };
+    let from = serve::name_peer(peer, client.local_addr());
     // A client that leaves while the upstream keeps us waiting (a full backlog, a guest
     // that does not answer) is not waited for.
     let upstream = tokio::select! {
