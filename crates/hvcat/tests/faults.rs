@@ -7,27 +7,12 @@ mod kit;
 use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use kit::jammed_listener;
+use kit::{finish_within, hvcat, jammed_listener, wait_for};
 use socket2::{Domain, Socket, Type};
-
-fn hvcat(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_hvcat"));
-    command.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    command
-}
-
-fn wait_for(path: &Path) {
-    let started = Instant::now();
-    while !path.exists() {
-        assert!(started.elapsed() < Duration::from_secs(10), "{} never appeared", path.display());
-        thread::sleep(Duration::from_millis(10));
-    }
-}
 
 /// A Unix listener in a new temporary directory (kept while the first value lives), and
 /// its URI.
@@ -37,23 +22,6 @@ fn unix_listener() -> (tempfile::TempDir, UnixListener, String) {
     let listener = UnixListener::bind(&path).unwrap();
     let uri = format!("unix://{}", path.display());
     (dir, listener, uri)
-}
-
-/// Waits for `child` at most `limit`; returns its exit code, stderr and the time taken.
-fn finish_within(mut child: Child, limit: Duration) -> (Option<i32>, String, Duration) {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut stderr = String::new();
-            child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-            return (status.code(), stderr, started.elapsed());
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("hvcat still running after {limit:?}");
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
 }
 
 #[test]
@@ -71,7 +39,8 @@ fn peer_killed_while_we_send_exits_1_within_a_second() {
     thread::sleep(Duration::from_millis(300));
     server.kill().unwrap();
     server.wait().unwrap();
-    let (code, stderr, _) = finish_within(client, Duration::from_secs(1));
+    let (status, stderr, _) = finish_within(client, Duration::from_secs(1));
+    let code = status.code();
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.starts_with("hvcat: ") && stderr.contains(&uri), "names the address: {stderr}");
     assert!(stderr.contains("Broken pipe") || stderr.contains("reset"), "{stderr}");
@@ -86,7 +55,8 @@ fn peer_killed_while_we_receive_ends_within_a_second() {
     (&conn).write_all(b"some of the answer").unwrap();
     thread::sleep(Duration::from_millis(200));
     drop(conn); // the peer exits: both directions close
-    let (code, stderr, _) = finish_within(client, Duration::from_secs(1));
+    let (status, stderr, _) = finish_within(client, Duration::from_secs(1));
+    let code = status.code();
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("the peer has closed; not waiting for standard input"), "{stderr}");
 }
@@ -108,7 +78,8 @@ fn peer_killed_while_we_receive_fails_with_expect_bytes() {
         thread::sleep(Duration::from_millis(200));
         let killed = Instant::now();
         drop(conn); // the sender dies: both directions close, as at a normal end
-        let (code, stderr, _) = finish_within(client, Duration::from_secs(2));
+        let (status, stderr, _) = finish_within(client, Duration::from_secs(2));
+        let code = status.code();
         let took = killed.elapsed();
         assert_eq!(code, Some(1), "stdin open {stdin_open}: {stderr}");
         let want = format!(
@@ -159,7 +130,8 @@ fn idle_timeout_closes_a_silent_connection_and_spares_a_busy_one() {
     let client = hvcat(&["-i", "1", &uri]).spawn().unwrap();
     let (conn, _) = listener.accept().unwrap();
     let accepted = Instant::now();
-    let (code, stderr, _) = finish_within(client, Duration::from_secs(3));
+    let (status, stderr, _) = finish_within(client, Duration::from_secs(3));
+    let code = status.code();
     let took = accepted.elapsed().as_secs_f64();
     assert_eq!(code, Some(1), "{stderr}");
     assert_eq!(
@@ -234,7 +206,8 @@ fn a_peer_that_only_half_closes_still_gets_our_data() {
 
 fn assert_timeout_near_one_second(args: &[&str], needle: &str) {
     let child = hvcat(args).spawn().unwrap();
-    let (code, stderr, took) = finish_within(child, Duration::from_secs(5));
+    let (status, stderr, took) = finish_within(child, Duration::from_secs(5));
+    let code = status.code();
     assert_eq!(code, Some(1), "{args:?}: {stderr}");
     assert!(stderr.contains(needle), "{args:?}: {stderr}");
     let secs = took.as_secs_f64();
@@ -304,7 +277,8 @@ fn tcp_refusal_and_timeout_are_named() {
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let uri = format!("tcp://{free}");
     let child = hvcat(&[&uri]).spawn().unwrap();
-    let (code, stderr, _) = finish_within(child, Duration::from_secs(5));
+    let (status, stderr, _) = finish_within(child, Duration::from_secs(5));
+    let code = status.code();
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.starts_with(&format!("hvcat: connect {uri}: ")) && stderr.contains("refused"), "{stderr}");
 

@@ -1,19 +1,17 @@
 //! hvcat as a process, against fake hypervisor devices on Unix sockets.
 #![cfg(unix)]
 
+mod kit;
+
 use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::thread;
 use std::time::{Duration, Instant};
 
-fn hvcat(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_hvcat"));
-    command.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    command
-}
+use kit::{answer_ok, hvcat, output_stderr as stderr, payload, wait_for, FakeDevice};
 
 /// Runs hvcat with `input` on its standard input.
 fn run_with_input(mut child: Child, input: Vec<u8>) -> Output {
@@ -28,24 +26,11 @@ fn run_with_input(mut child: Child, input: Vec<u8>) -> Output {
     output
 }
 
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn payload(len: usize, salt: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(salt) ^ (i >> 9) as u8).collect()
-}
-
 /// Plays a hybrid-vsock device: answers `CONNECT port` with `OK`, reads the request until
 /// the client half-closes, then answers `reply` and closes. Returns what it read.
-fn device_serving(listener: UnixListener, port: u32, reply: Vec<u8>) -> thread::JoinHandle<Vec<u8>> {
+fn device_serving(device: FakeDevice, port: u32, reply: Vec<u8>) -> thread::JoinHandle<Vec<u8>> {
     thread::spawn(move || {
-        let (mut conn, _) = listener.accept().unwrap();
-        let expected = format!("CONNECT {port}\n");
-        let mut line = vec![0u8; expected.len()];
-        conn.read_exact(&mut line).unwrap();
-        assert_eq!(line, expected.as_bytes());
-        conn.write_all(b"OK 1073741824\n").unwrap();
+        let mut conn = device.accept_ok(port);
         let mut request = Vec::new();
         conn.read_to_end(&mut request).unwrap();
         conn.write_all(&reply).unwrap();
@@ -60,13 +45,14 @@ fn hybrid_uri(uds: &Path, port: u32) -> String {
 #[test]
 fn connect_half_closes_then_reads_the_reply() {
     let dir = tempfile::tempdir().unwrap();
-    let uds = dir.path().join("vm.vsock");
-    let device = device_serving(UnixListener::bind(&uds).unwrap(), 1024, payload(2_000_000, 1));
+    let device = FakeDevice::new(dir.path());
+    let uds = device.uds.clone();
+    let device = device_serving(device, 1024, payload(1, 2_000_000));
     let output =
-        run_with_input(hvcat(&["-v", &hybrid_uri(&uds, 1024)]).spawn().unwrap(), payload(3_000_000, 2));
+        run_with_input(hvcat(&["-v", &hybrid_uri(&uds, 1024)]).spawn().unwrap(), payload(2, 3_000_000));
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(device.join().unwrap() == payload(3_000_000, 2), "the device got the whole request");
-    assert!(output.stdout == payload(2_000_000, 1), "stdout got the whole reply");
+    assert!(device.join().unwrap() == payload(2, 3_000_000), "the device got the whole request");
+    assert!(output.stdout == payload(1, 2_000_000), "stdout got the whole reply");
     let log = stderr(&output);
     assert!(log.contains("sent 3000000 bytes, received 2000000 bytes"), "{log}");
 }
@@ -97,16 +83,16 @@ fn listen_serves_the_guest_side_and_waits_for_its_own_input() {
     let listen_path = dir.path().join("vm.vsock_52");
     let guest = thread::spawn(move || {
         let conn = connect_when_there(&listen_path);
-        (&conn).write_all(&payload(1_500_000, 3)).unwrap();
+        (&conn).write_all(&payload(3, 1_500_000)).unwrap();
         conn.shutdown(Shutdown::Write).unwrap();
         let mut reply = Vec::new();
         (&conn).read_to_end(&mut reply).unwrap();
         reply
     });
-    let output = run_with_input(child, payload(700_000, 4));
+    let output = run_with_input(child, payload(4, 700_000));
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(output.stdout == payload(1_500_000, 3));
-    assert!(guest.join().unwrap() == payload(700_000, 4));
+    assert!(output.stdout == payload(3, 1_500_000));
+    assert!(guest.join().unwrap() == payload(4, 700_000));
     assert!(!dir.path().join("vm.vsock_52").exists(), "the socket file is removed");
 }
 
@@ -116,12 +102,12 @@ fn two_hvcats_over_a_unix_socket_both_ways() {
     let uri = format!("unix://{}", dir.path().join("s").display());
     let server = hvcat(&["-l", &uri]).spawn().unwrap();
     wait_for(&dir.path().join("s"));
-    let server = thread::spawn(move || run_with_input(server, payload(4_000_000, 5)));
-    let client = run_with_input(hvcat(&[&uri]).spawn().unwrap(), payload(3_000_001, 6));
+    let server = thread::spawn(move || run_with_input(server, payload(5, 4_000_000)));
+    let client = run_with_input(hvcat(&[&uri]).spawn().unwrap(), payload(6, 3_000_001));
     let server = server.join().unwrap();
     assert!(client.status.success() && server.status.success(), "{} {}", stderr(&client), stderr(&server));
-    assert!(server.stdout == payload(3_000_001, 6));
-    assert!(client.stdout == payload(4_000_000, 5));
+    assert!(server.stdout == payload(6, 3_000_001));
+    assert!(client.stdout == payload(5, 4_000_000));
 }
 
 #[test]
@@ -135,7 +121,7 @@ fn echo_serves_many_connections_at_once() {
             let path = path.clone();
             thread::spawn(move || {
                 let conn = UnixStream::connect(&path).unwrap();
-                let data = payload(100_000 * (i + 1), i as u8);
+                let data = payload(i as u64, 100_000 * (i + 1));
                 let writer = conn.try_clone().unwrap();
                 let sent = data.clone();
                 let w = thread::spawn(move || {
@@ -176,10 +162,10 @@ fn exec_connects_a_command_to_each_connection() {
 #[test]
 fn retry_connects_once_the_device_appears() {
     let dir = tempfile::tempdir().unwrap();
-    let uds = dir.path().join("late.vsock");
+    let uds = dir.path().join("vm.vsock");
     let child = hvcat(&["--retry=40", "-v", &hybrid_uri(&uds, 9)]).spawn().unwrap();
     thread::sleep(Duration::from_millis(400));
-    let device = device_serving(UnixListener::bind(&uds).unwrap(), 9, b"booted".to_vec());
+    let device = device_serving(FakeDevice::new(dir.path()), 9, b"booted".to_vec());
     let output = run_with_input(child, b"hi".to_vec());
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(device.join().unwrap(), b"hi");
@@ -270,20 +256,12 @@ fn connect_when_there(path: &Path) -> UnixStream {
     UnixStream::connect(path).unwrap()
 }
 
-fn wait_for(path: &Path) {
-    let started = Instant::now();
-    while !path.exists() {
-        assert!(started.elapsed() < Duration::from_secs(10), "{} never appeared", path.display());
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn relay_bridges_many_connections_with_half_close() {
     let dir = tempfile::tempdir().unwrap();
     let front = dir.path().join("front");
-    let uds = dir.path().join("vm.vsock");
-    let device = UnixListener::bind(&uds).unwrap();
+    let device = FakeDevice::new(dir.path());
+    let uds = device.uds.clone();
     let mut relay =
         hvcat(&["-l", "-k", "-v", &format!("unix://{}", front.display()), "--relay", &hybrid_uri(&uds, 22)])
             .spawn()
@@ -292,16 +270,12 @@ fn relay_bridges_many_connections_with_half_close() {
     // The guest side: the first connection is refused, the others get their request back
     // reversed, after the client's half-close.
     let guest = thread::spawn(move || {
-        let (refused, _) = device.accept().unwrap();
-        drop(refused);
+        drop(device.accept()); // refused
         let handlers: Vec<_> = (0..6)
             .map(|_| {
-                let (mut conn, _) = device.accept().unwrap();
+                let mut conn = device.accept();
                 thread::spawn(move || {
-                    let mut line = [0u8; 11];
-                    conn.read_exact(&mut line).unwrap();
-                    assert_eq!(&line, b"CONNECT 22\n");
-                    conn.write_all(b"OK 22\n").unwrap();
+                    answer_ok(&mut conn, 22);
                     let mut request = Vec::new();
                     conn.read_to_end(&mut request).unwrap();
                     request.reverse();
@@ -320,7 +294,7 @@ fn relay_bridges_many_connections_with_half_close() {
             let front = front.clone();
             thread::spawn(move || {
                 let conn = UnixStream::connect(&front).unwrap();
-                let data = payload(200_000 * (i + 1), i as u8);
+                let data = payload(i as u64, 200_000 * (i + 1));
                 (&conn).write_all(&data).unwrap();
                 conn.shutdown(Shutdown::Write).unwrap();
                 let mut back = Vec::new();
@@ -347,8 +321,8 @@ fn regular_files_on_both_ends() {
     let uri = format!("unix://{}", dir.path().join("s").display());
     let [input, reply, got, got_reply] =
         ["in", "reply", "got", "got_reply"].map(|name| dir.path().join(name));
-    std::fs::write(&input, payload(5_000_003, 8)).unwrap();
-    std::fs::write(&reply, payload(3_000_000, 9)).unwrap();
+    std::fs::write(&input, payload(8, 5_000_003)).unwrap();
+    std::fs::write(&reply, payload(9, 3_000_000)).unwrap();
     let file = |path: &Path| std::fs::File::open(path).unwrap();
     let create = |path: &Path| std::fs::File::create(path).unwrap();
     let server = Command::new(env!("CARGO_BIN_EXE_hvcat"))
@@ -366,8 +340,8 @@ fn regular_files_on_both_ends() {
         .unwrap();
     let server = server.wait_with_output().unwrap();
     assert!(client.success() && server.status.success());
-    assert!(std::fs::read(&got).unwrap() == payload(5_000_003, 8));
-    assert!(std::fs::read(&got_reply).unwrap() == payload(3_000_000, 9));
+    assert!(std::fs::read(&got).unwrap() == payload(8, 5_000_003));
+    assert!(std::fs::read(&got_reply).unwrap() == payload(9, 3_000_000));
 }
 
 #[test]

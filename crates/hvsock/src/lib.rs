@@ -69,7 +69,9 @@ pub fn local_cid() -> std::io::Result<u32> {
 ///
 /// For a thread that handles `SIGTERM`, `SIGINT` or `SIGHUP` and then ends the process:
 /// a process that a signal ends runs no destructors, and would leave its socket files
-/// behind. The listeners go on listening, but can no longer be reached by path.
+/// behind. The listeners go on listening, but can no longer be reached by path, and a
+/// listener on a socket file bound afterwards (by a thread racing the signal) fails
+/// rather than leave its file behind.
 ///
 /// ```
 /// assert_eq!(hvsock::remove_listener_files(), 0);

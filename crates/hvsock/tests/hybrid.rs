@@ -2,16 +2,14 @@
 
 #![cfg(unix)]
 
-mod common;
-
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
 use hvsock::{Addr, ConnectOptions, Listener, Stream};
+use hvsock_testkit::*;
 
 fn connect_in_background(addr: Addr, options: ConnectOptions) -> thread::JoinHandle<std::io::Result<Stream>> {
     thread::spawn(move || Stream::connect_with(&addr, &options))

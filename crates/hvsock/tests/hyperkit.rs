@@ -2,16 +2,14 @@
 
 #![cfg(unix)]
 
-mod common;
-
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::thread;
 use std::time::Duration;
 
-use common::*;
 use hvsock::{Addr, Listener, Stream};
+use hvsock_testkit::*;
 
 fn uri(dir: &Path, authority: &str) -> Addr {
     format!("hyperkit://{authority}{}", dir.display()).parse().unwrap()

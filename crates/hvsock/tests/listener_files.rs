@@ -18,4 +18,10 @@ fn removes_open_listeners_files_but_not_a_replacement() {
     drop((first, second)); // dropping them afterwards removes nothing more
     assert_eq!(fs::read(&replaced).unwrap(), b"someone else's");
     assert_eq!(hvsock::remove_listener_files(), 0);
+    // The process is ending: a listener started now (by another thread, racing the
+    // signal) must not leave a file behind.
+    let late = root.path().join("late");
+    let err = hvsock::Listener::bind(&format!("unix://{}", late.display()).parse().unwrap()).unwrap_err();
+    assert!(err.to_string().contains("listener files were removed (it is ending)"), "{err}");
+    assert!(fs::symlink_metadata(&late).is_err(), "no file is put in place after the removal");
 }

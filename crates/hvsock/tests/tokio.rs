@@ -2,16 +2,14 @@
 //! handshake on the reactor, and cancellation that leaves nothing behind.
 #![cfg(unix)]
 
-mod common;
-
 use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use common::*;
 use hvsock::tokio::{Listener, Stream};
 use hvsock::{Addr, ConnectOptions};
+use hvsock_testkit::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -2,14 +2,12 @@
 //! Alone in its test binary, so that counting open descriptors sees only its own.
 #![cfg(unix)]
 
-mod common;
-
 use std::io::Read;
 use std::time::Duration;
 
-use common::*;
 use hvsock::tokio::{Listener, Stream};
 use hvsock::Addr;
+use hvsock_testkit::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn runtime() -> tokio::runtime::Runtime {

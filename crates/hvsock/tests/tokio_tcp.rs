@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use hvsock::tokio::{bridge, bridge_with_idle_timeout, Crossed, Listener, Stream};
 use hvsock::Addr;
+use hvsock_testkit::payload;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Every transfer here is over long before this.
@@ -14,10 +15,6 @@ const LIMIT: Duration = Duration::from_secs(30);
 
 fn loopback() -> Addr {
     "tcp://127.0.0.1:0".parse().unwrap()
-}
-
-fn payload(seed: u8, len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i as u64).wrapping_mul(2_654_435_761).wrapping_add(u64::from(seed)) as u8).collect()
 }
 
 /// Writes `data`, half-closes, and reads to end-of-file.

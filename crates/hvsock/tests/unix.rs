@@ -2,8 +2,6 @@
 
 #![cfg(unix)]
 
-mod common;
-
 use std::fs;
 use std::io::{ErrorKind, Read};
 use std::os::unix::fs::PermissionsExt;
@@ -12,8 +10,8 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
 use hvsock::{Addr, ListenOptions, Listener, Stream};
+use hvsock_testkit::*;
 
 fn unix(path: &Path) -> Addr {
     Addr::Unix(path.to_path_buf())

@@ -9,6 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+#[allow(unused_imports)] // each test binary uses its own part
+pub use hvsock_testkit::{answer_ok, jammed_listener, payload, wait_for, FakeDevice};
+
 /// One of the package's binaries (`hvcat`, `hvstress`, `hvbench`) with `args`, its
 /// standard streams piped.
 pub fn tool(name: &str, args: &[&str]) -> Command {
@@ -25,15 +28,6 @@ pub fn tool(name: &str, args: &[&str]) -> Command {
 
 pub fn hvcat(args: &[&str]) -> Command {
     tool("hvcat", args)
-}
-
-/// Waits (at most 10 s) for `path` to appear.
-pub fn wait_for(path: &Path) {
-    let started = Instant::now();
-    while std::fs::symlink_metadata(path).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(10), "{} never appeared", path.display());
-        thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// Waits for `child` at most `limit`; returns its exit status, stderr and the time taken.
@@ -118,25 +112,4 @@ pub fn cpu_ticks(pid: u32) -> u64 {
     let after_name = &stat[stat.rfind(')').unwrap() + 2..];
     let fields: Vec<&str> = after_name.split_whitespace().collect();
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-}
-
-/// A Unix listener at `path` whose queue is full (`listen(0)`, then non-blocking
-/// connects until one gets `EAGAIN`): every further connect waits (blocking) or fails
-/// with `EAGAIN` (non-blocking). Keep both values for as long as the jam should last.
-pub fn jammed_listener(path: &Path) -> (socket2::Socket, Vec<socket2::Socket>) {
-    use socket2::{Domain, SockAddr, Socket, Type};
-    let listener = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
-    listener.bind(&SockAddr::unix(path).unwrap()).unwrap();
-    listener.listen(0).unwrap();
-    let mut queued = Vec::new();
-    loop {
-        let socket = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
-        socket.set_nonblocking(true).unwrap();
-        match socket.connect(&SockAddr::unix(path).unwrap()) {
-            Ok(()) => queued.push(socket),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return (listener, queued),
-            Err(e) => panic!("jamming {}: {e}", path.display()),
-        }
-        assert!(queued.len() < 10_000, "the backlog of {} never filled", path.display());
-    }
 }

@@ -69,14 +69,18 @@ pub(crate) fn listen(path: &Path, options: &ListenOptions) -> io::Result<(Socket
     socket.listen(options.listen_backlog())?;
     hook::call(Step::Listening, Some(&private.name));
     let id = private.socket_id()?;
-    private.dir.link_at(OsStr::new(SOCKET), &parent, name).map_err(|e| match e.kind() {
-        io::ErrorKind::AlreadyExists => in_use(path),
-        _ => e,
+    let file =
+        registry::File { parent: parent.try_clone()?, name: name.to_owned(), path: PathBuf::from(path), id };
+    let registration = registry::add_linked(file, |file| {
+        private.dir.link_at(OsStr::new(SOCKET), &file.parent, name).map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => in_use(path),
+            _ => e,
+        })
     })?;
     hook::call(Step::Linked, Some(&private.name));
     drop(private);
     drop(lock);
-    Ok((socket, SocketFile::new(parent, name, path, id)))
+    Ok((socket, SocketFile { registration }))
 }
 
 /// The points of [`listen`] at which a test can play the attacker.
@@ -269,13 +273,6 @@ impl Drop for PrivateDir<'_> {
 #[derive(Debug)]
 pub(crate) struct SocketFile {
     registration: u64,
-}
-
-impl SocketFile {
-    fn new(parent: Dir, name: &OsStr, path: &Path, id: FileId) -> SocketFile {
-        let file = registry::File { parent, name: name.to_owned(), path: PathBuf::from(path), id };
-        SocketFile { registration: registry::add(file) }
-    }
 }
 
 impl Drop for SocketFile {

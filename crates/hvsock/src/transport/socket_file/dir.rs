@@ -71,6 +71,11 @@ impl Dir {
         owned(fd).map(|fd| Dir { fd })
     }
 
+    /// Another handle on the same directory (`dup(2)`: no path is looked up again).
+    pub fn try_clone(&self) -> io::Result<Dir> {
+        Ok(Dir { fd: self.fd.try_clone()? })
+    }
+
     /// `openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)`.
     pub fn open_at(&self, name: &OsStr) -> io::Result<Dir> {
         let name = c_name(name)?;

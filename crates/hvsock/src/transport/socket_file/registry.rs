@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
+use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -38,29 +39,45 @@ impl File {
     }
 }
 
-static FILES: Mutex<BTreeMap<u64, File>> = Mutex::new(BTreeMap::new());
-static NEXT: AtomicU64 = AtomicU64::new(0);
-
-fn files() -> MutexGuard<'static, BTreeMap<u64, File>> {
-    FILES.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// The files kept, and whether [`remove_all`] has run (after which none is put in place).
+struct Registry {
+    files: BTreeMap<u64, File>,
+    closed: bool,
 }
 
-/// Keeps `file` until [`take`]n; returns its key.
-pub(super) fn add(file: File) -> u64 {
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry { files: BTreeMap::new(), closed: false });
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+fn registry() -> MutexGuard<'static, Registry> {
+    REGISTRY.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Puts `file` in place with `link` and keeps it until [`take`]n, both under the
+/// registry's lock: a signal-handling thread in [`remove_all`] finds either no file yet
+/// (and none is linked after it) or one it can remove. Returns the file's key.
+pub(super) fn add_linked(file: File, link: impl FnOnce(&File) -> io::Result<()>) -> io::Result<u64> {
+    let mut registry = registry();
+    if registry.closed {
+        return Err(io::Error::other("this process's listener files were removed (it is ending)"));
+    }
+    link(&file)?;
     let key = NEXT.fetch_add(1, Ordering::Relaxed);
-    files().insert(key, file);
-    key
+    registry.files.insert(key, file);
+    Ok(key)
 }
 
 /// The file kept under `key`, if [`remove_all`] has not dealt with it already.
 pub(super) fn take(key: u64) -> Option<File> {
-    files().remove(&key)
+    registry().files.remove(&key)
 }
 
 /// Removes the socket file of every listener still open in this process; returns how
-/// many were removed or found replaced. The listeners go on listening, unreachable.
+/// many were removed or found replaced. The listeners go on listening, unreachable, and
+/// listeners started later fail: this is for a process that is ending.
 pub(crate) fn remove_all() -> usize {
-    let all = std::mem::take(&mut *files());
+    let mut registry = registry();
+    registry.closed = true;
+    let all = std::mem::take(&mut registry.files);
     for file in all.values() {
         file.remove();
     }

@@ -15,6 +15,7 @@ use std::sync::Weak;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use hvsock_testkit::payload;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::{Blocking, Config, Conn};
@@ -24,19 +25,6 @@ const TINY: Config = Config { buffer: 4096, chunk: 1000, linger: Duration::from_
 
 /// How long anything that should happen "soon" may take on a busy machine.
 const SOON: Duration = Duration::from_secs(10);
-
-/// `len` bytes of a xorshift sequence, different for each `seed`.
-fn payload(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
 
 /// `AsyncRead` and `AsyncWrite` over a shared [`Conn`], for tokio's `*Ext` helpers.
 struct Async<'a, S: Blocking>(&'a Conn<S>);

@@ -1,13 +1,19 @@
-//! Helpers shared by the integration tests: payloads, two-way transfers with
-//! half-close, and fake hypervisor devices on Unix sockets in temporary directories.
-#![allow(dead_code)]
+//! What the tests of `hvsock` and `hvcat` share (a dev-only crate, never published):
+//! one payload generator, two-way transfers with half-close, a fake hybrid-vsock
+//! device, a jammed listener, and waits. Unix-only parts are marked.
 
 use std::io::{Read, Write};
 use std::net::Shutdown;
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+#[cfg(unix)]
+use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+pub use unix::{answer_ok, assert_silent, jammed_listener, read_request, FakeDevice};
 
 /// The sizes of the seed's transfer matrix: around 4 KiB pages, the 8 KiB message size,
 /// and 1 MiB (larger than a socket buffer).
@@ -45,6 +51,7 @@ impl End for hvsock::Stream {
     }
 }
 
+#[cfg(unix)]
 impl End for UnixStream {
     fn another(&self) -> Self {
         self.try_clone().unwrap()
@@ -87,79 +94,6 @@ pub fn read_all(mut end: impl Read) -> Vec<u8> {
     got
 }
 
-/// A hybrid-vsock device (Firecracker, vhost-device-vsock) played by the test.
-pub struct FakeDevice {
-    pub uds: PathBuf,
-    listener: UnixListener,
-}
-
-impl FakeDevice {
-    pub fn new(dir: &Path) -> Self {
-        let uds = dir.join("vm.vsock");
-        let listener = UnixListener::bind(&uds).unwrap();
-        FakeDevice { uds, listener }
-    }
-
-    pub fn uri(&self, port: u32) -> hvsock::Addr {
-        format!("hybrid://:{port}{}", self.uds.display()).parse().unwrap()
-    }
-
-    /// Accepts a connection and reads its request line, byte by byte as Firecracker does.
-    pub fn accept_request(&self) -> (UnixStream, String) {
-        let (mut conn, _) = self.listener.accept().unwrap();
-        let mut line = Vec::new();
-        let mut byte = [0u8];
-        while conn.read(&mut byte).unwrap() == 1 {
-            line.push(byte[0]);
-            if byte[0] == b'\n' {
-                break;
-            }
-        }
-        (conn, String::from_utf8(line).unwrap())
-    }
-
-    /// Serves one connection: checks the request, says `OK`, and hands the stream over.
-    pub fn accept_ok(&self, port: u32) -> UnixStream {
-        let (mut conn, line) = self.accept_request();
-        assert_eq!(line, format!("CONNECT {port}\n"));
-        conn.write_all(format!("OK {}\n", 1 << 30).as_bytes()).unwrap();
-        conn
-    }
-}
-
-/// Asserts that nothing arrives on `conn` within `wait`.
-pub fn assert_silent(conn: &UnixStream, wait: Duration) {
-    conn.set_read_timeout(Some(wait)).unwrap();
-    let mut buf = [0u8; 64];
-    let mut reader = conn;
-    match reader.read(&mut buf) {
-        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-        other => panic!("expected silence, got {other:?} {:?}", &buf[..4]),
-    }
-    conn.set_read_timeout(None).unwrap();
-}
-
-/// A Unix listener at `path` whose backlog is full, so that a new `connect(2)` to it can
-/// never complete: `listen(0)`, and non-blocking connects queued until one is refused
-/// with `EAGAIN`. Keep both values alive for as long as the jam should last.
-pub fn jammed_listener(path: &Path) -> (socket2::Socket, Vec<socket2::Socket>) {
-    use socket2::{Domain, SockAddr, Socket, Type};
-    let listener = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
-    listener.bind(&SockAddr::unix(path).unwrap()).unwrap();
-    listener.listen(0).unwrap();
-    let mut held = Vec::new();
-    loop {
-        let socket = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
-        socket.set_nonblocking(true).unwrap();
-        match socket.connect(&SockAddr::unix(path).unwrap()) {
-            Ok(()) => held.push(socket),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return (listener, held),
-            Err(e) => panic!("jamming {}: {e}", path.display()),
-        }
-        assert!(held.len() < 10_000, "the backlog of {} never filled", path.display());
-    }
-}
-
 /// Asserts that `err` is a timeout, that its message names `addr`, and that it came
 /// `took` after the start: within `expected`, give or take 10% (and 100 ms).
 pub fn assert_timed_out_after(err: &std::io::Error, addr: &hvsock::Addr, took: Duration, expected: Duration) {
@@ -168,4 +102,13 @@ pub fn assert_timed_out_after(err: &std::io::Error, addr: &hvsock::Addr, took: D
     assert!(text.starts_with(&format!("connect {addr}: ")) && text.contains("timed out"), "{text}");
     let (low, high) = (expected.mul_f64(0.98), expected.mul_f64(1.1) + Duration::from_millis(100));
     assert!(took >= low && took <= high, "{addr}: timed out after {took:?}, expected about {expected:?}");
+}
+
+/// Waits (at most 10 s) for `path` to appear.
+pub fn wait_for(path: &Path) {
+    let started = Instant::now();
+    while std::fs::symlink_metadata(path).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(10), "{} never appeared", path.display());
+        thread::sleep(Duration::from_millis(10));
+    }
 }
