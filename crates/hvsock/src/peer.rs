@@ -184,6 +184,18 @@ fn vm_guid(text: &str) -> io::Result<Uuid> {
     ))
 }
 
+/// The peer credentials of a connected socket: see [`credentials_of`].
+#[cfg(unix)]
+pub(crate) fn credentials(socket: &impl std::os::fd::AsFd) -> io::Result<PeerCredentials> {
+    credentials_of(socket.as_fd())
+}
+
+/// Peer credentials need Unix sockets.
+#[cfg(not(unix))]
+pub(crate) fn credentials<T>(_: &T) -> io::Result<PeerCredentials> {
+    Err(crate::error::unsupported("peer credentials (Unix sockets)"))
+}
+
 /// `getsockopt(SO_PEERCRED)` (Linux) or `getpeereid(3)` (macOS) on a connected Unix socket.
 #[cfg(unix)]
 pub(crate) fn credentials_of(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<PeerCredentials> {

@@ -106,10 +106,7 @@ impl Stream {
     /// hyperkit; on the last two, the VMM): `SO_PEERCRED` on Linux, `getpeereid(3)` on
     /// macOS. Fails on other transports.
     pub fn peer_credentials(&self) -> io::Result<crate::PeerCredentials> {
-        #[cfg(unix)]
-        return crate::peer::credentials_of(std::os::fd::AsFd::as_fd(&self.socket));
-        #[cfg(not(unix))]
-        return Err(crate::error::unsupported("peer credentials (Unix sockets)"));
+        crate::peer::credentials(&self.socket)
     }
 
     /// `shutdown(2)`: `Shutdown::Write` sends end-of-file to the peer, which can still

@@ -40,10 +40,7 @@ impl Stream {
     /// The process at the other end of a Unix-socket connection; see
     /// [`crate::Stream::peer_credentials`].
     pub fn peer_credentials(&self) -> io::Result<crate::PeerCredentials> {
-        #[cfg(unix)]
-        return crate::peer::credentials_of(std::os::fd::AsFd::as_fd(self));
-        #[cfg(not(unix))]
-        return Err(crate::error::unsupported("peer credentials (Unix sockets)"));
+        crate::peer::credentials(self)
     }
 
     /// Completes once the peer has closed the connection both ways — not after a mere

@@ -93,8 +93,7 @@ impl<L: BlockingListener> Acceptor<L> {
             let _ = thread.join();
         }
         drop(self);
-        let shared = Arc::try_unwrap(shared).map_err(|_| io::Error::other("the socket is still shared"))?;
-        Ok(shared.io)
+        Ok(super::sole(shared)?.io)
     }
 
     /// See [`super::Conn::watch`].

@@ -151,8 +151,7 @@ impl<S: Blocking> Conn<S> {
             let _ = thread.join();
         }
         drop(self);
-        let shared = Arc::try_unwrap(shared).map_err(|_| io::Error::other("the socket is still shared"))?;
-        Ok(shared.io)
+        Ok(super::sole(shared)?.io)
     }
 
     /// The threads' shared state, which lives until both threads and the connection are

@@ -151,3 +151,8 @@ impl Wakers {
         self.0.into_iter().for_each(Waker::wake);
     }
 }
+
+/// The state `shared` holds, once its threads are gone and no one else holds it.
+fn sole<T>(shared: std::sync::Arc<T>) -> io::Result<T> {
+    std::sync::Arc::try_unwrap(shared).map_err(|_| io::Error::other("the socket is still shared"))
+}
