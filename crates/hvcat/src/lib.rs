@@ -70,10 +70,11 @@ pub fn named(err: io::Error, doing: &str, what: &str) -> io::Error {
 }
 
 /// Sends a connection back everything it sends, then shuts down for writing; returns
-/// the byte count: the server of `hvstress -s`.
-pub fn echo(stream: &hvsock::Stream) -> io::Result<u64> {
+/// the byte count: the server of `hvcat --echo` and `hvstress -s`. Every read and write
+/// is recorded in `activity` (for an idle timeout).
+pub fn echo(stream: &hvsock::Stream, activity: &hvsock::idle::Activity) -> io::Result<u64> {
     let peer = serve::peer_name(stream);
-    let n = pipe(stream, &peer, stream, &peer)?;
+    let n = pipe(activity.count(stream), &peer, activity.count(stream), &peer)?;
     stream.shutdown(std::net::Shutdown::Write)?;
     Ok(n)
 }

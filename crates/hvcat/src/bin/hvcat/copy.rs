@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use hvsock::Stream;
 
-use hvtools::{named, pipe, CHUNK};
+#[cfg(not(unix))]
+use hvtools::pipe;
+use hvtools::{named, CHUNK};
 
 use hvsock::idle::Activity;
 
@@ -28,9 +30,7 @@ pub struct Moved {
 /// Sends a connection back everything it sends, then shuts down for writing. Every
 /// read and write is recorded in `activity`.
 pub fn echo(stream: &Stream, activity: &Activity) -> io::Result<Moved> {
-    let peer = hvtools::serve::peer_name(stream);
-    let n = pipe(activity.count(stream), &peer, activity.count(stream), &peer)?;
-    stream.shutdown(Shutdown::Write)?;
+    let n = hvtools::echo(stream, activity)?;
     Ok(Moved { sent: n, received: n })
 }
 

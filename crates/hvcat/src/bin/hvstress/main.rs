@@ -72,7 +72,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     if let Some(uri) = &cli.server {
         let listener = Listener::bind_with(&parse_addr(uri)?, &ListenOptions::new())?;
         tracing::info!("echoing on {}", listener.local_addr());
-        hvtools::serve_each(&listener, |stream| hvtools::echo(&stream).map(drop));
+        hvtools::serve_each(&listener, |stream| hvtools::echo(&stream, &Default::default()).map(drop));
     }
     let seed = cli.seed.unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
