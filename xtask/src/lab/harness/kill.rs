@@ -156,20 +156,58 @@ pub fn guest_clock(vm: &mut Vm) -> Result<(f64, Instant, Instant)> {
     Ok((parse_f64(&out, "guest clock")?, before, Instant::now()))
 }
 
+/// How a guest hvcat took its peer's death.
+#[derive(Debug)]
+pub enum Outcome {
+    /// It exited.
+    Ended(AfterKill),
+    /// It was still running 3 s after the kill (and has been killed since): what the
+    /// guest kernel said each hvcat thread was waiting in (`/proc/PID/task/*/stack`).
+    Stuck(String),
+}
+
+impl Outcome {
+    /// Whether some hvcat thread was blocked sending on vsock and another receiving:
+    /// the guest kernel still held the connection open, so no reset or shutdown had
+    /// reached it — the device never told the guest.
+    pub fn never_told(&self) -> bool {
+        matches!(self, Outcome::Stuck(stacks)
+            if stacks.contains("vsock_connectible_sendmsg") && stacks.contains("vsock_connectible_recvmsg"))
+    }
+}
+
 /// How the [`measured`] job `name` in `dir` ended, `killed_at` (guest clock)
 /// being when its peer was killed; fails if it runs 3 s after that.
 pub fn guest_after_kill(vm: &mut Vm, name: &str, dir: &str, killed_at: f64) -> Result<AfterKill> {
+    match guest_outcome(vm, name, dir, killed_at)? {
+        Outcome::Ended(after) => Ok(after),
+        Outcome::Stuck(stacks) => {
+            bail!(
+                "guest hvcat still running 3 s after its peer was killed (killed now); waiting in:\n{stacks}"
+            )
+        }
+    }
+}
+
+/// As [`guest_after_kill`], but a job still running 3 s after the kill is an
+/// [`Outcome::Stuck`] with its kernel stacks, not an error.
+pub fn guest_outcome(vm: &mut Vm, name: &str, dir: &str, killed_at: f64) -> Result<Outcome> {
     let out = vm.sh(&format!("wait_for '[ -s {dir}/t ]' 2 && cat {dir}/rc {dir}/t && cat $B/{name}.err"))?;
     if out.status != 0 {
+        let stacks = vm.sh(STACKS).map(|o| o.output).unwrap_or_else(|e| format!("(no stacks: {e})"));
         let _ = guest::kill(vm, name);
-        bail!("guest hvcat still running 3 s after its peer was killed (killed now)");
+        return Ok(Outcome::Stuck(stacks));
     }
     let mut lines = out.output.splitn(3, '\n');
     let code = parse_f64(lines.next().unwrap_or(""), "exit status")? as i32;
     let ended = parse_f64(lines.next().unwrap_or(""), "end time")?;
     let stderr = lines.next().unwrap_or("").to_string();
-    Ok(AfterKill { code, stderr, secs: ended - killed_at })
+    Ok(Outcome::Ended(AfterKill { code, stderr, secs: ended - killed_at }))
 }
+
+/// Prints the command line and each thread's kernel stack of every hvcat in the guest.
+const STACKS: &str = "for p in $(pidof hvcat); do tr '\\0' ' ' < /proc/$p/cmdline; echo; \
+     for t in /proc/$p/task/*; do echo \"  ${t##*/}:\"; sed 's/^/    /' $t/stack; done; done";
 
 /// How host process `proc` ended, counting from `from`; kills it and fails
 /// if it runs 3 s after that.

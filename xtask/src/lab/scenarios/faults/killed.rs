@@ -4,9 +4,10 @@
 use std::path::Path;
 use std::time::Instant;
 
+use crate::bail;
 use crate::lab::harness::kill::{
-    guest_after_kill, guest_clock, guest_under_way, host_after_kill, host_receives_zero, host_under_way,
-    kill_guest_job, measured, receiving, ZeroOverLoopback, EXPECTED,
+    guest_after_kill, guest_clock, guest_outcome, guest_under_way, host_after_kill, host_receives_zero,
+    host_under_way, kill_guest_job, measured, receiving, Outcome, ZeroOverLoopback, EXPECTED,
 };
 use crate::lab::harness::uri::{hybrid_listener, hybrid_uri};
 use crate::lab::harness::wait::wait_for_path;
@@ -43,7 +44,9 @@ pub fn killed_loopback(ctx: &mut Ctx) -> Result<()> {
 /// Across the hybrid socket, each side killed while sending and while
 /// receiving:
 /// 3. guest receiver killed: the host sender exits 1 (reset/EPIPE);
-/// 4. host receiver killed: the guest sender exits 1 (EPIPE);
+/// 4. host receiver killed: the guest sender exits 1 (EPIPE) — if the device tells
+///    the guest, which vhost-device-vsock 0.3.0 sometimes does not (then the guest
+///    kernel's stacks must show the connection still open, and it is reported);
 /// 5. guest sender killed: the host receiver (stdin idle, `--expect-bytes`)
 ///    exits 1, the transfer cut short;
 /// 6. host sender killed: the guest receiver (stdin idle, `--expect-bytes`)
@@ -97,8 +100,20 @@ pub fn killed_host_guest(ctx: &mut Ctx) -> Result<()> {
     let kill = Instant::now();
     host.kill();
     let killed = clock + (kill - read).as_secs_f64();
-    guest_after_kill(&mut ctx.vm, &sender, &d, killed)?
-        .ensure_failed("host receiver killed, guest sender", &address)?;
+    let what = "host receiver killed, guest sender";
+    match guest_outcome(&mut ctx.vm, &sender, &d, killed)? {
+        Outcome::Ended(after) => after.ensure_failed(what, &address)?,
+        // vhost-device-vsock 0.3.0 tells the guest only if its next read of the host's
+        // socket returns 0; an error there (ECONNRESET: the host died with bytes unread)
+        // or on its write (EPIPE) is logged and dropped ("TODO: Terminate this
+        // connection", vsock_conn.rs), and the guest's kernel keeps the connection.
+        stuck if stuck.never_told() => eprintln!(
+            "  {what}: still blocked sending 3 s later, the connection still open in the guest's \
+             kernel: the device never told the guest (vhost-device-vsock 0.3.0 drops a host close \
+             it meets as a read or write error)"
+        ),
+        Outcome::Stuck(stacks) => bail!("{what}: still running 3 s after the kill, waiting in:\n{stacks}"),
+    }
 
     // 5. host hvcat (stdin idle) <- guest `hvcat -l < /dev/zero`, which is killed.
     let (sender, uri, host) = host_receives_zero(ctx, "fk5", &["-v", "--expect-bytes", EXPECTED])?;
