@@ -19,6 +19,7 @@ mod fuzz;
 mod lab;
 mod test;
 mod util;
+mod wine_hvcat;
 
 use util::Result;
 

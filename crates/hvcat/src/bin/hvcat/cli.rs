@@ -118,8 +118,8 @@ pub struct Cli {
     #[arg(short = 'v', long)]
     pub verbose: bool,
 
-    /// Register URI's Hyper-V service GUID in the Windows registry first
-    /// (needs Administrator once per GUID; Windows only)
+    /// Register URI's Hyper-V service GUID in the Windows registry and exit, or with -l
+    /// then listen (needs Administrator once per GUID; Windows only)
     #[arg(long, alias = "register-guid")]
     pub register: bool,
 

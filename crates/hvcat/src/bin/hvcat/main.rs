@@ -64,6 +64,9 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     let addr = parse_addr(uri)?;
     if cli.register {
         register(&addr)?;
+        if !cli.listen {
+            return Ok(()); // the once-only administrator step, alone; with -l, go on to listen
+        }
     }
     if cli.probe {
         return probe(&addr, cli);
