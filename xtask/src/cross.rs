@@ -26,10 +26,10 @@ const TARGETS: [&str; 2] = ["x86_64-pc-windows-gnu", "x86_64-apple-darwin"];
 /// The target whose unit tests run under Wine.
 pub(crate) const WINDOWS: &str = "x86_64-pc-windows-gnu";
 /// Debian's compiler, the one whose standard-library source is installed.
-const RUSTC: &str = "/usr/bin/rustc";
+pub(crate) const RUSTC: &str = "/usr/bin/rustc";
 /// Debian's clippy for that compiler.
 const CLIPPY_DRIVER: &str = "/usr/bin/clippy-driver";
-const STD_SOURCE: &str = "/usr/lib/rustlib/src/rust/library";
+pub(crate) const STD_SOURCE: &str = "/usr/lib/rustlib/src/rust/library";
 pub(crate) const MINGW_GCC: &str = "/usr/bin/x86_64-w64-mingw32-gcc";
 const WINE: &str = "/usr/lib/wine/wine64";
 
@@ -185,14 +185,20 @@ pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
-/// The packages of the tools that are missing.
-fn missing_packages() -> Vec<&'static str> {
-    TOOLS.iter().filter(|(path, _)| !Path::new(path).exists()).map(|(_, package)| *package).collect()
+/// The packages of the `tools` (path, package) that are missing.
+fn missing_packages(tools: &[(&str, &'static str)]) -> Vec<&'static str> {
+    tools.iter().filter(|(path, _)| !Path::new(path).exists()).map(|(_, package)| *package).collect()
 }
 
-/// Installs the missing tools with `apt-get` as root, or says how to.
+/// Installs the missing tools of the cross checks with `apt-get` as root, or says how to.
 pub(crate) fn ensure_tools() -> Result<(), String> {
-    let missing = missing_packages();
+    ensure(&TOOLS)
+}
+
+/// Installs those of `tools` (path, Debian package) that are missing with `apt-get` as
+/// root, or says how to.
+pub(crate) fn ensure(tools: &[(&str, &'static str)]) -> Result<(), String> {
+    let missing = missing_packages(tools);
     if missing.is_empty() {
         return Ok(());
     }
@@ -212,7 +218,7 @@ pub(crate) fn ensure_tools() -> Result<(), String> {
         run(Command::new("apt-get").arg("update"), "apt-get update")?;
         install()?;
     }
-    match missing_packages()[..] {
+    match missing_packages(tools)[..] {
         [] => Ok(()),
         ref still => Err(format!("still missing after installing: {}", still.join(", "))),
     }
