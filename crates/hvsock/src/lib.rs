@@ -119,7 +119,20 @@ pub use uri::{ParseError, Reason};
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn local_cid() -> std::io::Result<u32> {
-    transport::local_cid()
+    transport::local_cid(std::path::Path::new("/dev/vsock"))
+}
+
+/// [`local_cid`] asked of another device file than `/dev/vsock`: a container's or a
+/// chroot's, or a test's stand-in. `IOCTL_VM_SOCKETS_GET_LOCAL_CID` is asked of any file
+/// given; one that is not a vsock device fails with `ENOTTY` ("Inappropriate ioctl").
+///
+/// ```
+/// let not_vsock = hvsock::local_cid_at(std::path::Path::new("/dev/null"));
+/// # #[cfg(target_os = "linux")]
+/// assert!(not_vsock.is_err());
+/// ```
+pub fn local_cid_at(device: &std::path::Path) -> std::io::Result<u32> {
+    transport::local_cid(device)
 }
 
 /// Removes the socket file of every listener still open in this process (hyperkit,

@@ -42,7 +42,7 @@ EXIT STATUS:
 #[command(name = "hvcat", version, after_help = AFTER_HELP)]
 pub struct Cli {
     /// The address to connect to, or with -l to listen on (see ADDRESSES)
-    #[arg(value_name = "URI", required_unless_present = "local_cid")]
+    #[arg(value_name = "URI", required_unless_present_any = ["local_cid", "doctor"])]
     pub uri: Option<String>,
 
     /// Listen on URI and serve one connection
@@ -126,6 +126,12 @@ pub struct Cli {
     /// Print this machine's vsock CID and exit
     #[arg(long, exclusive = true)]
     pub local_cid: bool,
+
+    /// Say what this machine can do (vsock modules, /dev/vsock, its CID, host or guest)
+    /// and, with URI, why connecting to it fails: one line per finding, with what to do
+    /// next; exit 1 if any finding is a failure
+    #[arg(long, conflicts_with_all = ["listen", "probe", "register", "relay", "exec", "sh_exec"])]
+    pub doctor: bool,
 }
 
 fn parse_idle(text: &str) -> Result<Duration, String> {

@@ -2,6 +2,7 @@
 
 mod cli;
 mod copy;
+mod doctor;
 mod exec;
 mod idle;
 mod relay;
@@ -59,6 +60,9 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     if cli.local_cid {
         println!("{}", hvsock::local_cid()?);
         return Ok(());
+    }
+    if cli.doctor {
+        return doctor::run(cli);
     }
     let uri = cli.uri.as_deref().unwrap_or_default();
     let addr = parse_addr(uri)?;
