@@ -39,10 +39,18 @@ pub struct Arch {
     pub target: &'static str,
     /// The ELF `e_machine` of its binaries.
     pub elf_machine: u16,
+    /// binutils' `strip` for its binaries.
+    pub strip: &'static str,
 }
 
-pub const X86_64: Arch = Arch { name: "x86_64", target: "x86_64-unknown-linux-gnu", elf_machine: 62 };
-pub const AARCH64: Arch = Arch { name: "aarch64", target: "aarch64-unknown-linux-gnu", elf_machine: 183 };
+pub const X86_64: Arch =
+    Arch { name: "x86_64", target: "x86_64-unknown-linux-gnu", elf_machine: 62, strip: "strip" };
+pub const AARCH64: Arch = Arch {
+    name: "aarch64",
+    target: "aarch64-unknown-linux-gnu",
+    elf_machine: 183,
+    strip: "aarch64-linux-gnu-strip",
+};
 
 const AARCH64_GCC: &str = "/usr/bin/aarch64-linux-gnu-gcc";
 
@@ -158,7 +166,10 @@ fn package(dist: &Dist, arch: &Arch, bins: &Path, docs: &Path) -> Result<PathBuf
     for tool in TOOLS {
         let binary = bins.join(tool);
         ensure_static_elf(&binary, arch)?;
-        copy(&binary, &top.join("bin").join(tool))?;
+        let installed = top.join("bin").join(tool);
+        copy(&binary, &installed)?;
+        // The line tables of the release profile are for debugging here, not for users.
+        util::run(Command::new(arch.strip).arg("--strip-debug").arg(&installed))?;
         for (to, from) in DOC_FILES {
             copy(&docs.join(from.replace("{}", tool)), &top.join(to.replace("{}", tool)))?;
         }

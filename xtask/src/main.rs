@@ -17,6 +17,7 @@ mod bench;
 mod cross;
 mod dist;
 mod dist_check;
+mod docs_check;
 mod fuzz;
 mod lab;
 mod test;

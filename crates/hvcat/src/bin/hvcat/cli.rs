@@ -25,6 +25,7 @@ EXAMPLES:
   Fetch 64 MiB, fail if any is missing:       hvcat --expect-bytes 64M vsock://4:1234 > file
   Give up on a guest that stops answering:    hvcat -i 30 hybrid://:1234/run/vm/v.sock
   Is anything listening on guest port 22?     hvcat -z -v hybrid://:22/run/vm/v.sock
+  And if not, why not?                        hvcat --doctor hybrid://:22/run/vm/v.sock
   The host side of a guest's vsock://2:52:    hvcat -l hybrid://:52/run/vm/v.sock
   Expose a guest's port 22 on a Unix socket:  hvcat -l -k unix:///run/g.sock --relay hybrid://:22/run/vm/v.sock
   Forward host TCP port 8080 into a guest:    hvcat -l -k tcp://127.0.0.1:8080 --relay vsock://4:80
