@@ -181,12 +181,12 @@ fn package(dist: &Dist, arch: &Arch, bins: &Path, docs: &Path) -> Result<PathBuf
     // Reproducible: sorted names, no owners, one fixed time.
     util::run(
         Command::new("tar")
-            .args(["--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@0", "-czf"])
+            .args(["--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@0"])
+            .args(["--use-compress-program=gzip -n -9", "-cf"])
             .arg(&archive)
             .arg("-C")
             .arg(&stage)
-            .arg(&stem)
-            .env("GZIP", "-n"),
+            .arg(&stem),
     )?;
     Ok(archive)
 }

@@ -154,9 +154,11 @@ fn man_page(prefix: &Path, tool: &str) -> Result<()> {
     for needle in ["NAME", "SYNOPSIS", "OPTIONS", "--help", "--version"] {
         ensure!(page.contains(needle), "man {tool} lacks {needle}:\n{page}");
     }
+    let name_line = format!("{tool} - ");
+    let words = |l: &str| l.split_whitespace().collect::<Vec<_>>().join(" ");
     ensure!(
-        page.lines().any(|l| l.trim_start().starts_with(&format!("{tool} - "))),
-        "man {tool}: no NAME line"
+        page.lines().any(|l| words(l).starts_with(&name_line)),
+        "man {tool}: no `{name_line}...` line:\n{page}"
     );
     let file = manpath.join(format!("man1/{tool}.1"));
     let groff = Command::new("groff").args(["-man", "-Tutf8", "-ww", "-z"]).arg(&file).output()?;
