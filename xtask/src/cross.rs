@@ -147,7 +147,7 @@ BOOL WINAPI ProcessPrng(PBYTE data, SIZE_T len) {
 ";
 
 /// Compiles [`PROCESS_PRNG`] in `dir` into the DLL `out`.
-fn build_process_prng(dir: &Path, out: &Path) -> Result<(), String> {
+pub(crate) fn build_process_prng(dir: &Path, out: &Path) -> Result<(), String> {
     let source = dir.join("bcryptprimitives.c");
     let exports = dir.join("bcryptprimitives.def");
     let write =

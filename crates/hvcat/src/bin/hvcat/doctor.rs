@@ -187,7 +187,7 @@ fn hyperv(addr: &Addr, report: &mut Report) -> bool {
         }
     }
     match (&hv.vm, hvsock::windows::resolve_vm(&hv.vm)) {
-        (hvsock::VmId::Guid(_), _) => report.ok(format!("VM {} is given by its GUID", hv.vm)),
+        (hvsock::VmId::Guid(_), _) => report.ok(format!("VM {}: a GUID, no lookup needed", hv.vm)),
         (_, Ok(guid)) => report.ok(format!("VM {} is {guid}", hv.vm)),
         (_, Err(e)) => report.fail(
             format!("VM {} not found: {e}", hv.vm),
