@@ -43,6 +43,14 @@ fn machine(modules: &[&str]) -> tempfile::TempDir {
     root
 }
 
+/// A Unix socket `name` that listens, in a new temporary directory.
+fn listening(name: &str) -> (tempfile::TempDir, std::path::PathBuf, UnixListener) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    let listener = UnixListener::bind(&path).unwrap();
+    (dir, path, listener)
+}
+
 #[test]
 fn a_machine_without_vsock() {
     let root = machine(&["ext4", "virtio_net"]);
@@ -148,9 +156,7 @@ fn socket_files_that_are_missing_wrong_or_stale() {
 #[test]
 fn a_socket_this_user_may_not_connect_to() {
     let root = machine(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v.sock");
-    let _listener = UnixListener::bind(&path).unwrap();
+    let (dir, path, _listener) = listening("v.sock");
     fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     // SAFETY: geteuid has no preconditions.
@@ -290,9 +296,7 @@ fn sockets_the_system_refuses() {
     let vsock = line(&report, "FAIL", "vsock://3:5000");
     assert!(vsock.contains("ermission denied") && vsock.contains("next: run as a user allowed"), "{vsock}");
 
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s");
-    let _listener = UnixListener::bind(&path).unwrap();
+    let (_dir, path, _listener) = listening("s");
     let report = run("inject=connect:error=EPERM", &format!("unix://{}", path.display()));
     line(&report, "FAIL", "cannot connect to");
 }
@@ -300,9 +304,7 @@ fn sockets_the_system_refuses() {
 #[test]
 fn a_unix_socket_that_answers() {
     let root = machine(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s");
-    let listener = UnixListener::bind(&path).unwrap();
+    let (_dir, path, listener) = listening("s");
     let accept = thread::spawn(move || (listener.accept().unwrap(), listener.accept().unwrap()));
     let (code, report) = doctor(root.path(), &[&format!("unix://{}", path.display())]);
     assert_eq!(code, Some(0), "{report}");

@@ -156,18 +156,16 @@ fn display_round_trips() {
 fn virtsock_forms() {
     let svc = guid(VIRTSOCK_SERVICE);
     let vm = guid("5f5f9c2e-0a4b-4c1d-9e8f-0123456789ab");
-    assert_eq!(
-        parse_ok("hvsock://parent:3049197C-FACB-11E6-BD58-64006A7986D3"),
-        Addr::HyperV(HvAddr::new(VmId::PARENT, svc))
-    );
-    assert_eq!(
-        parse_ok("hvsock://5f5f9c2e-0a4b-4c1d-9e8f-0123456789ab:{3049197c-facb-11e6-bd58-64006a7986d3}/"),
-        Addr::HyperV(HvAddr::new(VmId::Guid(vm), svc))
-    );
-    assert_eq!(
-        parse_ok("hvsock://:3049197c-facb-11e6-bd58-64006a7986d3"),
-        Addr::HyperV(HvAddr::new(VmId::WILDCARD, svc))
-    );
+    for (uri, vm) in [
+        ("hvsock://parent:3049197C-FACB-11E6-BD58-64006A7986D3", VmId::PARENT),
+        (
+            "hvsock://5f5f9c2e-0a4b-4c1d-9e8f-0123456789ab:{3049197c-facb-11e6-bd58-64006a7986d3}/",
+            VmId::Guid(vm),
+        ),
+        ("hvsock://:3049197c-facb-11e6-bd58-64006a7986d3", VmId::WILDCARD),
+    ] {
+        assert_eq!(parse_ok(uri), Addr::HyperV(HvAddr::new(vm, svc)), "{uri}");
+    }
     assert_eq!(
         parse_ok("hvsock://parent:3049197c-facb-11e6-bd58-64006a7986d3").to_string(),
         format!("hvsock://parent/{VIRTSOCK_SERVICE}")
