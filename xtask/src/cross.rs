@@ -24,13 +24,13 @@ use std::process::{Command, Stdio};
 /// The targets whose code is type-checked.
 const TARGETS: [&str; 2] = ["x86_64-pc-windows-gnu", "x86_64-apple-darwin"];
 /// The target whose unit tests run under Wine.
-const WINDOWS: &str = "x86_64-pc-windows-gnu";
+pub(crate) const WINDOWS: &str = "x86_64-pc-windows-gnu";
 /// Debian's compiler, the one whose standard-library source is installed.
-const RUSTC: &str = "/usr/bin/rustc";
+pub(crate) const RUSTC: &str = "/usr/bin/rustc";
 /// Debian's clippy for that compiler.
 const CLIPPY_DRIVER: &str = "/usr/bin/clippy-driver";
-const STD_SOURCE: &str = "/usr/lib/rustlib/src/rust/library";
-const MINGW_GCC: &str = "/usr/bin/x86_64-w64-mingw32-gcc";
+pub(crate) const STD_SOURCE: &str = "/usr/lib/rustlib/src/rust/library";
+pub(crate) const MINGW_GCC: &str = "/usr/bin/x86_64-w64-mingw32-gcc";
 const WINE: &str = "/usr/lib/wine/wine64";
 
 /// Each tool the checks need, and the Debian package that has it.
@@ -43,10 +43,12 @@ const TOOLS: [(&str, &str); 6] = [
     (WINE, "wine64"),
 ];
 
-/// Runs every cross check: [`type_check`], then [`wine_tests`].
+/// Runs every cross check: [`type_check`], [`wine_tests`], then hvcat.exe under Wine
+/// ([`crate::wine_hvcat`]).
 pub fn cross_check() -> Result<(), String> {
     type_check()?;
-    wine_tests()
+    wine_tests()?;
+    crate::wine_hvcat::run()
 }
 
 /// Type-checks, with clippy and warnings denied, every crate of the workspace but xtask
@@ -111,7 +113,7 @@ pub fn wine_tests() -> Result<(), String> {
 /// 1.87 link every `windows-gnu` executable with them, and Debian's compiler ships them
 /// only in its prebuilt Windows library (`libstd-rust-dev-windows`), not for
 /// `-Zbuild-std`; later releases need neither, and there the two objects go unused.
-fn rtstartup_objects(dir: &Path) -> Result<PathBuf, String> {
+pub(crate) fn rtstartup_objects(dir: &Path) -> Result<PathBuf, String> {
     fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     for name in ["rsbegin", "rsend"] {
         let source = Path::new(STD_SOURCE).join("rtstartup").join(format!("{name}.rs"));
@@ -145,7 +147,7 @@ BOOL WINAPI ProcessPrng(PBYTE data, SIZE_T len) {
 ";
 
 /// Compiles [`PROCESS_PRNG`] in `dir` into the DLL `out`.
-fn build_process_prng(dir: &Path, out: &Path) -> Result<(), String> {
+pub(crate) fn build_process_prng(dir: &Path, out: &Path) -> Result<(), String> {
     let source = dir.join("bcryptprimitives.c");
     let exports = dir.join("bcryptprimitives.def");
     let write =
@@ -158,14 +160,14 @@ fn build_process_prng(dir: &Path, out: &Path) -> Result<(), String> {
 }
 
 /// `wine64` with its own prefix and without Wine's debug chatter.
-fn wine(prefix: &Path) -> Command {
+pub(crate) fn wine(prefix: &Path) -> Command {
     let mut wine = Command::new(WINE);
     wine.env("WINEPREFIX", prefix).env("WINEDEBUG", "-all").stdin(Stdio::null());
     wine
 }
 
 /// `cargo SUBCOMMAND` with Debian's compiler building the standard library for `target`.
-fn cross_cargo(subcommand: &str, target: &str) -> Command {
+pub(crate) fn cross_cargo(subcommand: &str, target: &str) -> Command {
     let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cargo
         .current_dir(root())
@@ -179,18 +181,24 @@ fn cross_cargo(subcommand: &str, target: &str) -> Command {
 }
 
 /// The workspace root.
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
-/// The packages of the tools that are missing.
-fn missing_packages() -> Vec<&'static str> {
-    TOOLS.iter().filter(|(path, _)| !Path::new(path).exists()).map(|(_, package)| *package).collect()
+/// The packages of the `tools` (path, package) that are missing.
+fn missing_packages(tools: &[(&str, &'static str)]) -> Vec<&'static str> {
+    tools.iter().filter(|(path, _)| !Path::new(path).exists()).map(|(_, package)| *package).collect()
 }
 
-/// Installs the missing tools with `apt-get` as root, or says how to.
-fn ensure_tools() -> Result<(), String> {
-    let missing = missing_packages();
+/// Installs the missing tools of the cross checks with `apt-get` as root, or says how to.
+pub(crate) fn ensure_tools() -> Result<(), String> {
+    ensure(&TOOLS)
+}
+
+/// Installs those of `tools` (path, Debian package) that are missing with `apt-get` as
+/// root, or says how to.
+pub(crate) fn ensure(tools: &[(&str, &'static str)]) -> Result<(), String> {
+    let missing = missing_packages(tools);
     if missing.is_empty() {
         return Ok(());
     }
@@ -210,14 +218,14 @@ fn ensure_tools() -> Result<(), String> {
         run(Command::new("apt-get").arg("update"), "apt-get update")?;
         install()?;
     }
-    match missing_packages()[..] {
+    match missing_packages(tools)[..] {
         [] => Ok(()),
         ref still => Err(format!("still missing after installing: {}", still.join(", "))),
     }
 }
 
 /// The test executables in cargo's JSON messages (the `"executable"` of each artifact).
-fn executables(json: &str) -> Vec<String> {
+pub(crate) fn executables(json: &str) -> Vec<String> {
     const KEY: &str = "\"executable\":\"";
     json.lines()
         .filter_map(|line| {
@@ -229,7 +237,7 @@ fn executables(json: &str) -> Vec<String> {
 }
 
 /// Runs `command`, its output going to ours; an error unless it exits with 0.
-fn run(command: &mut Command, what: &str) -> Result<(), String> {
+pub(crate) fn run(command: &mut Command, what: &str) -> Result<(), String> {
     let status =
         command.status().map_err(|e| format!("{what}: cannot start {:?}: {e}", command.get_program()))?;
     if status.success() {
@@ -240,7 +248,7 @@ fn run(command: &mut Command, what: &str) -> Result<(), String> {
 }
 
 /// Runs `command` and returns its standard output (its standard error goes to ours).
-fn output(command: &mut Command, what: &str) -> Result<String, String> {
+pub(crate) fn output(command: &mut Command, what: &str) -> Result<String, String> {
     let out = command
         .stderr(Stdio::inherit())
         .output()

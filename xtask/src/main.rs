@@ -15,10 +15,14 @@
 
 mod bench;
 mod cross;
+mod dist;
+mod dist_check;
+mod docs_check;
 mod fuzz;
 mod lab;
 mod test;
 mod util;
+mod wine_hvcat;
 
 use util::Result;
 
@@ -29,6 +33,9 @@ usage: cargo xtask <command>
   test                  fmt, clippy, unit tests, Windows/macOS checks, every lab scenario
   cross                 type-check Windows and macOS, run the Windows tests under Wine
   fuzz [SECONDS]         run every fuzz target (60 s each by default)
+  package               the docs as docs.rs builds them, then cargo publish --dry-run of both crates
+  dist [check]          static x86_64 and aarch64 Linux archives in target/dist; `check`
+                        also installs them as README says and proves them (aarch64 under qemu)
   bench [lab|relay]     hvcat vs socat vs raw through the lab guest; hvcat's relay vs socat
                         (no argument: both)";
 
@@ -41,6 +48,9 @@ fn main() {
         Some("cross") => cross::cross_check().map_err(util::Error::msg),
         Some("bench") => bench::main(&args[1..]),
         Some("fuzz") => fuzz::main(&args[1..]),
+        Some("dist") if args.get(1).map(String::as_str) == Some("check") => dist_check::run(),
+        Some("dist") => dist::main(&args[1..]),
+        Some("package") => docs_check::doc().and_then(|()| docs_check::publish_dry_run()),
         _ => Err(util::Error::msg(USAGE)),
     };
     if let Err(e) = result {

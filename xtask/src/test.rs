@@ -22,8 +22,14 @@ const STEPS: &[Step] = &[
     },
     Step { name: "cargo test --workspace", run: || cargo(&["test", "--workspace"]) },
     Step {
-        name: "cross: Windows and macOS type-check, Windows tests under Wine",
+        name: "cross: Windows and macOS type-check, Windows tests and hvcat.exe --register under Wine",
         run: || crate::cross::cross_check().map_err(util::Error::msg),
+    },
+    Step { name: "cargo doc as docs.rs builds it, warnings denied", run: crate::docs_check::doc },
+    Step { name: "cargo publish --dry-run -p hvsock -p hvcat", run: crate::docs_check::publish_dry_run },
+    Step {
+        name: "dist: static x86_64 + aarch64 archives, installed as README says; man pages, completions; aarch64 under qemu-user",
+        run: crate::dist_check::run,
     },
     Step { name: "fuzz every target briefly", run: || crate::fuzz::run(crate::fuzz::BRIEF_SECS) },
     Step { name: "cargo xtask lab run", run: || lab::scenarios::run_command(&[]) },

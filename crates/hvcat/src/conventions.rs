@@ -36,7 +36,20 @@ pub fn main<C: Parser>(
     verbose: impl FnOnce(&C) -> bool,
     run: impl FnOnce(&C) -> Result<(), Failure>,
 ) -> ExitCode {
-    let cli = match C::try_parse() {
+    let mut args = std::env::args_os();
+    if let (Some(_), Some(flag), Some(dir), None) = (args.next(), args.next(), args.next(), args.next()) {
+        if flag == crate::release::GENERATE_DOCS {
+            return match crate::release::generate::<C>(dir.as_ref()) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("{tool}: {e}");
+                    ExitCode::from(1)
+                }
+            };
+        }
+    }
+    let parsed = crate::release::command::<C>().try_get_matches().and_then(|m| C::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(err) if !err.use_stderr() => {
             let _ = err.print();

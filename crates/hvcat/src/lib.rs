@@ -8,6 +8,7 @@ pub mod conventions;
 pub mod log;
 pub mod payload;
 pub mod progress;
+pub mod release;
 pub mod report;
 pub mod serve;
 pub mod signals;

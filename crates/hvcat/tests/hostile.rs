@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 /// (arguments, text the message must contain)
 const CATALOGUE: &[(&[&str], &str)] = &[
     (&[""], "empty address"),
-    (&["vsock"], "missing scheme"),
+    (&["vsock"], "missing address: write vsock://:PORT to listen or vsock://CID:PORT"),
     (&["vsock:80"], "missing scheme"),
     (&["://80"], "missing scheme"),
     (&["/tmp/sock"], "missing scheme"),
@@ -15,7 +15,7 @@ const CATALOGUE: &[(&[&str], &str)] = &[
     (&["http://example.org:80"], "unknown scheme `http`"),
     (&["VSOCK+X://:1"], "unknown scheme"),
     (&["vsock://"], "missing port"),
-    (&["vsock://2"], "missing port"),
+    (&["vsock://2"], "missing port: write vsock://2:PORT"),
     (&["vsock://2:"], "missing port"),
     (&["vsock://:4294967296"], "port `4294967296`"),
     (&["vsock://:-1"], "port `-1`"),
@@ -27,7 +27,7 @@ const CATALOGUE: &[(&[&str], &str)] = &[
     (&["vsock://2:80/extra"], "unexpected `/extra`"),
     (&["vsock://2:80?q=1"], "`?` is not allowed"),
     (&["vsock://2:80#frag"], "`#` is not allowed"),
-    (&["hvsock://parent"], "missing service"),
+    (&["hvsock://parent"], "missing service: write hvsock://parent/SERVICE"),
     (&["hvsock:///"], "missing service"),
     (&["hvsock://2:80/"], "for a Linux CID, write vsock://CID:PORT"),
     (&["hvsock://vm:1/2"], "takes no port"),

@@ -3,11 +3,16 @@
 //! | form | meaning |
 //! |---|---|
 //! | `vsock://:P`, `vsock://CID:P` (optional trailing `/`) | `AF_VSOCK`; CID decimal or `any`, `hypervisor`, `local`, `host`; no CID = any |
-//! | `hvsock://VM/SERVICE`, `hvsock:///SERVICE` | Hyper-V; VM a GUID, `wildcard`, `broadcast`, `children`, `loopback`, `parent`, `silohost` or a VM name; no VM = wildcard; SERVICE a GUID or a decimal vsock port |
+//! | `hvsock://VM/SERVICE`, `hvsock:///SERVICE`, `hvsock://VM:GUID` (linuxkit/virtsock's) | Hyper-V; VM a GUID, `wildcard`, `broadcast`, `children`, `loopback`, `parent`, `silohost` or a VM name; no VM = wildcard; SERVICE a GUID or a decimal vsock port |
 //! | `hyperkit://:P/DIR`, `hyperkit://CID:P/DIR` | hyperkit; `/./rel` or `/../rel` for a relative DIR; CID = guest CID (default 3) |
 //! | `hybrid://:P/UDS`, `hvsock:///UDS:P` | hybrid vsock (the second form is kata-containers'; it needs an absolute path) |
 //! | `unix:///PATH`, `unix://./PATH` | plain Unix socket |
 //! | `tcp://HOST:P`, `tcp://[V6]:P` | TCP |
+//!
+//! linuxkit/virtsock's short forms `vsock`, `vsock://CID`, `hvsock` and `hvsock://VM`
+//! name no port or service (its tools fill in their own, port 22099 and service
+//! `3049197c-facb-...`): they are refused with the full form to write
+//! ([`Reason::ShortForm`]).
 //!
 //! Schemes and well-known words ignore case. Numbers are decimal. Paths, VM names and
 //! TCP hosts are percent-decoded (`%20` is a space); a NUL (`%00`) is refused there, as
@@ -21,7 +26,9 @@ use uuid::Uuid;
 
 mod escape;
 mod print;
+mod virtsock;
 pub(crate) use escape::{format_path, percent_decode, percent_encode};
+pub use virtsock::{VIRTSOCK_PORT, VIRTSOCK_SERVICE};
 
 use crate::error::escape_controls;
 use crate::sockaddr::service_from_port;
@@ -112,6 +119,17 @@ pub enum Reason {
     /// `tcp://` without a host.
     #[error("missing host: write tcp://HOST:PORT, e.g. tcp://127.0.0.1:8080")]
     MissingHost,
+    /// One of linuxkit/virtsock's short forms (`vsock`, `vsock://2`, `hvsock://parent`),
+    /// whose tools fill in a port or service of their own; a general tool has none.
+    #[error("missing {what}: write {full} (linuxkit/virtsock's tools fill in their own: {virtsock})")]
+    ShortForm {
+        /// What is missing: `port`, `service`, or `address`.
+        what: &'static str,
+        /// The full form to write.
+        full: String,
+        /// What virtsock's tools would make of it.
+        virtsock: String,
+    },
     /// A NUL character, `%00` or as it is, in a path, a VM name or a host name.
     #[error("NUL (%00) in `{}`: a path, VM name or host name cannot contain one", escape_controls(.0))]
     Nul(String),
@@ -138,7 +156,9 @@ fn parse(uri: &str) -> Result<Addr, Reason> {
     if let Some(c) = uri.chars().find(|c| *c == '?' || *c == '#') {
         return Err(Reason::QueryOrFragment(c));
     }
-    let (scheme, rest) = uri.split_once("://").ok_or(Reason::MissingScheme)?;
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return Err(virtsock::bare_scheme(uri).unwrap_or(Reason::MissingScheme));
+    };
     let (authority, path) = rest.find('/').map_or((rest, ""), |at| rest.split_at(at));
     match scheme.to_ascii_lowercase().as_str() {
         "vsock" => parse_vsock(authority, path),
@@ -188,6 +208,7 @@ fn parse_cid_port(authority: &str, form: &'static str) -> Result<(u32, u32), Rea
 }
 
 fn parse_vsock(authority: &str, path: &str) -> Result<Addr, Reason> {
+    virtsock::vsock_short_form(authority, path)?;
     let (cid, port) = parse_cid_port(authority, VSOCK_FORM)?;
     if !path.is_empty() && path != "/" {
         return Err(Reason::UnexpectedPath(path.to_owned()));
@@ -202,9 +223,15 @@ fn parse_hvsock(authority: &str, path: &str) -> Result<Addr, Reason> {
             return Ok(Addr::Hybrid(HybridAddr::new(uds, parse_u32_port(port)?)));
         }
     }
+    if let Some(addr) = virtsock::hvsock_vm_colon_service(authority, path)? {
+        return Ok(addr);
+    }
     let vm = parse_vm(authority)?;
     let service = path.strip_prefix('/').unwrap_or(path);
     let service = service.strip_suffix('/').unwrap_or(service);
+    if service.is_empty() && !authority.is_empty() {
+        return Err(virtsock::hvsock_short_form(authority));
+    }
     if service.is_empty() {
         return Err(Reason::MissingService);
     }

@@ -46,7 +46,7 @@ fn sibling(hvcat: &Result<PathBuf, String>, name: &str) -> Result<PathBuf, Strin
 }
 
 /// `cargo build` arguments that build every one of [`PROGRAMS`].
-const BUILD: &[&str] =
+pub const BUILD: &[&str] =
     &["build", "--quiet", "--release", "-p", "hvcat", "-p", "hvsock", "--bins", "--example", "hvraw"];
 
 /// The workspace root (the parent of the xtask crate).

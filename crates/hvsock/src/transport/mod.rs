@@ -47,7 +47,7 @@ mod hyperv {
 mod vsock {
     crate::transport::unsupported_transport!("AF_VSOCK (Linux only)", crate::VsockAddr);
 
-    pub(crate) fn local_cid() -> std::io::Result<u32> {
+    pub(crate) fn local_cid(_: &std::path::Path) -> std::io::Result<u32> {
         Err(crate::error::unsupported("AF_VSOCK (Linux only)"))
     }
 }

@@ -104,13 +104,14 @@ fn set_connect_timeout(socket: &Socket, timeout: Duration) -> io::Result<()> {
 }
 
 /// `ioctl(IOCTL_VM_SOCKETS_GET_LOCAL_CID)` on `/dev/vsock`, which is closed again.
-pub(crate) fn local_cid() -> io::Result<u32> {
-    let device = File::open("/dev/vsock").map_err(|e| match e.kind() {
+pub(crate) fn local_cid(device: &std::path::Path) -> io::Result<u32> {
+    let shown = device.display();
+    let device = File::open(device).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => error(
             e.kind(),
-            "no vsock on this machine: /dev/vsock does not exist (is the vsock module loaded?)",
+            format!("no vsock on this machine: {shown} does not exist (is the vsock module loaded?)"),
         ),
-        _ => error(e.kind(), format!("cannot open /dev/vsock: {e}")),
+        _ => error(e.kind(), format!("cannot open {shown}: {e}")),
     })?;
     let mut cid: u32 = 0;
     // SAFETY: the ioctl writes one u32 through the pointer, which is valid for writes.
@@ -118,7 +119,7 @@ pub(crate) fn local_cid() -> io::Result<u32> {
         unsafe { libc::ioctl(device.as_raw_fd(), IOCTL_VM_SOCKETS_GET_LOCAL_CID as _, &mut cid as *mut u32) };
     if rc == -1 {
         let e = io::Error::last_os_error();
-        return Err(error(e.kind(), format!("IOCTL_VM_SOCKETS_GET_LOCAL_CID on /dev/vsock: {e}")));
+        return Err(error(e.kind(), format!("IOCTL_VM_SOCKETS_GET_LOCAL_CID on {shown}: {e}")));
     }
     Ok(cid)
 }

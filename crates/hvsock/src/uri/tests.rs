@@ -150,19 +150,75 @@ fn display_round_trips() {
     }
 }
 
+/// linuxkit/virtsock's forms: `hvsock://VM:GUID` is accepted; the short ones, whose port
+/// or service virtsock's tools fill in, are refused with the full form to write.
+#[test]
+fn virtsock_forms() {
+    let svc = guid(VIRTSOCK_SERVICE);
+    let vm = guid("5f5f9c2e-0a4b-4c1d-9e8f-0123456789ab");
+    for (uri, vm) in [
+        ("hvsock://parent:3049197C-FACB-11E6-BD58-64006A7986D3", VmId::PARENT),
+        (
+            "hvsock://5f5f9c2e-0a4b-4c1d-9e8f-0123456789ab:{3049197c-facb-11e6-bd58-64006a7986d3}/",
+            VmId::Guid(vm),
+        ),
+        ("hvsock://:3049197c-facb-11e6-bd58-64006a7986d3", VmId::WILDCARD),
+    ] {
+        assert_eq!(parse_ok(uri), Addr::HyperV(HvAddr::new(vm, svc)), "{uri}");
+    }
+    assert_eq!(
+        parse_ok("hvsock://parent:3049197c-facb-11e6-bd58-64006a7986d3").to_string(),
+        format!("hvsock://parent/{VIRTSOCK_SERVICE}")
+    );
+
+    let short = |what: &'static str, full: &str, virtsock: &str| Reason::ShortForm {
+        what,
+        full: full.into(),
+        virtsock: virtsock.into(),
+    };
+    let vsock_full = "vsock://:PORT to listen or vsock://CID:PORT to connect";
+    for (uri, expected) in [
+        ("vsock", short("address", vsock_full, "vsock://:22099")),
+        ("VSOCK", short("address", vsock_full, "vsock://:22099")),
+        ("hvsock", short("address", "hvsock://VM/SERVICE", &format!("hvsock:///{VIRTSOCK_SERVICE}"))),
+        ("vsock://2", short("port", "vsock://2:PORT", "vsock://2:22099")),
+        ("vsock://host/", short("port", "vsock://host:PORT", "vsock://host:22099")),
+        (
+            "hvsock://parent",
+            short("service", "hvsock://parent/SERVICE", &format!("hvsock://parent/{VIRTSOCK_SERVICE}")),
+        ),
+        (
+            "hvsock://parent/",
+            short("service", "hvsock://parent/SERVICE", &format!("hvsock://parent/{VIRTSOCK_SERVICE}")),
+        ),
+        (
+            "hvsock://5f5f9c2e-0a4b-4c1d-9e8f-0123456789ab",
+            short(
+                "service",
+                "hvsock://5f5f9c2e-0a4b-4c1d-9e8f-0123456789ab/SERVICE",
+                &format!("hvsock://5f5f9c2e-0a4b-4c1d-9e8f-0123456789ab/{VIRTSOCK_SERVICE}"),
+            ),
+        ),
+        ("vsock://guest", Reason::BadCid("guest".into())),
+        ("hvsock://parent:3049197c-facb-11e6-bd58-64006a7986d3/x", Reason::UnexpectedPath("/x".into())),
+    ] {
+        assert_eq!(reason(uri), expected, "{uri}");
+    }
+    let message = "vsock://2".parse::<Addr>().unwrap_err().to_string();
+    assert_eq!(message, "invalid address `vsock://2`: missing port: write vsock://2:PORT (linuxkit/virtsock's tools fill in their own: vsock://2:22099)");
+}
+
 #[test]
 fn rejected_forms_name_the_problem() {
     use Reason::*;
     let port = |t: &str| BadPort { text: t.into(), max: u32::MAX };
     let cases: Vec<(&str, Reason)> = vec![
         ("", Empty),
-        ("vsock", MissingScheme),
         ("vsock:80", MissingScheme),
         ("://80", MissingScheme),
         ("vsocks://:80", UnknownScheme("vsocks".into())),
         ("http://x:1", UnknownScheme("http".into())),
         ("vsock://", MissingPort(VSOCK_FORM)),
-        ("vsock://2", MissingPort(VSOCK_FORM)),
         ("vsock://2:", MissingPort(VSOCK_FORM)),
         ("vsock://:4294967296", port("4294967296")),
         ("vsock://:-1", port("-1")),
@@ -177,8 +233,6 @@ fn rejected_forms_name_the_problem() {
         ("vsock://2:80//", UnexpectedPath("//".into())),
         ("vsock://:80?x", QueryOrFragment('?')),
         ("vsock://:80#x", QueryOrFragment('#')),
-        ("hvsock://parent", MissingService),
-        ("hvsock://parent/", MissingService),
         ("hvsock:///", MissingService),
         ("hvsock://2:80/", PortAfterVm(" (for a Linux CID, write vsock://CID:PORT)")),
         ("hvsock://vm:80/1", PortAfterVm("")),

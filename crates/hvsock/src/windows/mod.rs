@@ -31,7 +31,7 @@ mod wsl;
 pub use registry::{service_key_path, ELEMENT_NAME, GUEST_COMMUNICATION_SERVICES};
 
 #[cfg(windows)]
-pub use registry::register_service;
+pub use registry::{is_service_registered, register_service};
 
 /// How long a Hyper-V `connect` waits for the listener when
 /// [`ConnectOptions::timeout`](crate::ConnectOptions::timeout) is not set: 2 s, as Linux's

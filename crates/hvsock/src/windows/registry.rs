@@ -83,6 +83,33 @@ pub fn register_service(service: &Uuid, name: &str) -> io::Result<()> {
     key.set_string(ELEMENT_NAME, name, service)
 }
 
+/// Whether `service` is registered on this host: whether its key [`service_key_path`]
+/// exists under `HKEY_LOCAL_MACHINE` (`RegOpenKeyExW`, 64-bit view, read only). Needs no
+/// special rights.
+#[cfg(windows)]
+#[cfg_attr(docsrs, doc(cfg(windows)))]
+pub fn is_service_registered(service: &Uuid) -> io::Result<bool> {
+    use windows_sys::Win32::Foundation::ERROR_FILE_NOT_FOUND;
+    use windows_sys::Win32::System::Registry::{
+        RegOpenKeyExW, HKEY_LOCAL_MACHINE, KEY_QUERY_VALUE, KEY_WOW64_64KEY,
+    };
+
+    let path = wide(&service_key_path(service), "the key path")?;
+    let mut key = std::ptr::null_mut();
+    // SAFETY: `path` is NUL-terminated and outlives the call; `key` is valid for writes.
+    let rc = unsafe {
+        RegOpenKeyExW(HKEY_LOCAL_MACHINE, path.as_ptr(), 0, KEY_QUERY_VALUE | KEY_WOW64_64KEY, &mut key)
+    };
+    match rc {
+        0 => {
+            drop(Key(key));
+            Ok(true)
+        }
+        ERROR_FILE_NOT_FOUND => Ok(false),
+        code => Err(registry_error(code, "RegOpenKeyExW", service)),
+    }
+}
+
 /// An open registry key, closed with `RegCloseKey` when dropped.
 #[cfg(windows)]
 struct Key(windows_sys::Win32::System::Registry::HKEY);
@@ -168,7 +195,8 @@ impl Key {
 impl Drop for Key {
     /// `RegCloseKey`.
     fn drop(&mut self) {
-        // SAFETY: the key was opened by `RegCreateKeyExW` and is closed only here.
+        // SAFETY: the key was opened by `RegCreateKeyExW` or `RegOpenKeyExW` and is
+        // closed only here.
         unsafe { windows_sys::Win32::System::Registry::RegCloseKey(self.0) };
     }
 }

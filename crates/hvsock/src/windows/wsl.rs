@@ -19,7 +19,8 @@ const COMMAND: &str = "wsl.exe --exec wslinfo --vm-id";
 /// Text from `wsl.exe`: UTF-8 (what `wslinfo` prints, and `wsl.exe`'s own messages with
 /// `WSL_UTF8=1`), or UTF-16LE (`wsl.exe`'s messages otherwise), told apart by NUL bytes.
 pub(crate) fn decode(bytes: &[u8]) -> String {
-    let utf16 = bytes.len() >= 2 && bytes.len() % 2 == 0 && bytes.iter().skip(1).step_by(2).any(|&b| b == 0);
+    let utf16 =
+        bytes.len() >= 2 && bytes.len().is_multiple_of(2) && bytes.iter().skip(1).step_by(2).any(|&b| b == 0);
     if utf16 {
         let units: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
         String::from_utf16_lossy(&units)

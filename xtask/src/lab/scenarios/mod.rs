@@ -9,6 +9,7 @@
 //! [`crate::lab::harness`] and `crate::util`, never another scenario file.
 
 mod async_relay;
+mod doctor;
 mod faults;
 mod host_guest;
 mod hyperkit;
@@ -30,6 +31,7 @@ pub fn all() -> Vec<Scenario> {
     [
         plumbing::SCENARIOS,
         loopback::SCENARIOS,
+        doctor::SCENARIOS,
         host_guest::SCENARIOS,
         hyperkit::SCENARIOS,
         peers::SCENARIOS,

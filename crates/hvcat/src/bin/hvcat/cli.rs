@@ -25,6 +25,7 @@ EXAMPLES:
   Fetch 64 MiB, fail if any is missing:       hvcat --expect-bytes 64M vsock://4:1234 > file
   Give up on a guest that stops answering:    hvcat -i 30 hybrid://:1234/run/vm/v.sock
   Is anything listening on guest port 22?     hvcat -z -v hybrid://:22/run/vm/v.sock
+  And if not, why not?                        hvcat --doctor hybrid://:22/run/vm/v.sock
   The host side of a guest's vsock://2:52:    hvcat -l hybrid://:52/run/vm/v.sock
   Expose a guest's port 22 on a Unix socket:  hvcat -l -k unix:///run/g.sock --relay hybrid://:22/run/vm/v.sock
   Forward host TCP port 8080 into a guest:    hvcat -l -k tcp://127.0.0.1:8080 --relay vsock://4:80
@@ -42,7 +43,7 @@ EXIT STATUS:
 #[command(name = "hvcat", version, after_help = AFTER_HELP)]
 pub struct Cli {
     /// The address to connect to, or with -l to listen on (see ADDRESSES)
-    #[arg(value_name = "URI", required_unless_present = "local_cid")]
+    #[arg(value_name = "URI", required_unless_present_any = ["local_cid", "doctor"])]
     pub uri: Option<String>,
 
     /// Listen on URI and serve one connection
@@ -118,14 +119,20 @@ pub struct Cli {
     #[arg(short = 'v', long)]
     pub verbose: bool,
 
-    /// Register URI's Hyper-V service GUID in the Windows registry first
-    /// (needs Administrator once per GUID; Windows only)
+    /// Register URI's Hyper-V service GUID in the Windows registry and exit, or with -l
+    /// then listen (needs Administrator once per GUID; Windows only)
     #[arg(long, alias = "register-guid")]
     pub register: bool,
 
     /// Print this machine's vsock CID and exit
     #[arg(long, exclusive = true)]
     pub local_cid: bool,
+
+    /// Say what this machine can do (vsock modules, /dev/vsock, its CID, host or guest)
+    /// and, with URI, why connecting to it fails: one line per finding, with what to do
+    /// next; exit 1 if any finding is a failure
+    #[arg(long, conflicts_with_all = ["listen", "probe", "register", "relay", "exec", "sh_exec"])]
+    pub doctor: bool,
 }
 
 fn parse_idle(text: &str) -> Result<Duration, String> {

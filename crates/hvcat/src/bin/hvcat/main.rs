@@ -2,6 +2,7 @@
 
 mod cli;
 mod copy;
+mod doctor;
 mod exec;
 mod relay;
 #[cfg(unix)]
@@ -59,10 +60,16 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         println!("{}", hvsock::local_cid()?);
         return Ok(());
     }
+    if cli.doctor {
+        return doctor::run(cli);
+    }
     let uri = cli.uri.as_deref().unwrap_or_default();
     let addr = parse_addr(uri)?;
     if cli.register {
         register(&addr)?;
+        if !cli.listen {
+            return Ok(()); // the once-only administrator step, alone; with -l, go on to listen
+        }
     }
     if cli.probe {
         return probe(&addr, cli);
