@@ -45,7 +45,7 @@ fn main() {
         Some("lab") => lab::main(&args[1..]),
         Some("demo") => lab::demo::run(),
         Some("test") => test::main(),
-        Some("cross") => cross::cross_check().map_err(util::Error::msg),
+        Some("cross") => cross::cross_check().and_then(|()| wine_hvcat::run()).map_err(util::Error::msg),
         Some("bench") => bench::main(&args[1..]),
         Some("fuzz") => fuzz::main(&args[1..]),
         Some("dist") if args.get(1).map(String::as_str) == Some("check") => dist_check::run(),

@@ -23,7 +23,7 @@ const STEPS: &[Step] = &[
     Step { name: "cargo test --workspace", run: || cargo(&["test", "--workspace"]) },
     Step {
         name: "cross: Windows and macOS type-check, Windows tests and hvcat.exe --register under Wine",
-        run: || crate::cross::cross_check().map_err(util::Error::msg),
+        run: || crate::cross::cross_check().and_then(|()| crate::wine_hvcat::run()).map_err(util::Error::msg),
     },
     Step { name: "cargo doc as docs.rs builds it, warnings denied", run: crate::docs_check::doc },
     Step { name: "cargo publish --dry-run -p hvsock -p hvcat", run: crate::docs_check::publish_dry_run },
