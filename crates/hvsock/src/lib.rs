@@ -28,6 +28,7 @@
 
 mod addr;
 mod error;
+pub mod framed;
 mod handle;
 pub mod hybrid_proto;
 mod listener;

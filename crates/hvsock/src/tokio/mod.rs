@@ -30,6 +30,7 @@
 // The code shared by every platform: written once against the backend `sys` picks,
 // whose contract `sys.rs` states.
 mod bridge;
+mod framed;
 mod listener;
 mod retry;
 mod split;
@@ -46,5 +47,6 @@ mod unix;
 mod windows;
 
 pub use bridge::{bridge, bridge_with_idle_timeout, Crossed};
+pub use framed::Framed;
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 pub use sys::{Listener, Stream};
