@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod conventions;
+pub mod framing;
 pub mod log;
 pub mod payload;
 pub mod progress;

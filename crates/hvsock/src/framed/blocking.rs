@@ -172,6 +172,23 @@ impl<S: Transport> Framed<S> {
         result
     }
 
+    /// After the peer's `ShutdownWrite`: waits, with no time limit, for its `Close` (or
+    /// the end of the connection, an error). Anything else would break the protocol.
+    pub(crate) fn wait_peer_close(&self) -> io::Result<()> {
+        let mut reader = lock(&self.reader);
+        let mut nothing = [0u8; 1];
+        loop {
+            reader.check()?;
+            self.pump(&mut reader, &mut nothing)?;
+            if self.peer_closed() {
+                return Ok(());
+            }
+            if self.fill(&mut reader)? == 0 {
+                return Err(FrameError::CloseCutOff.into());
+            }
+        }
+    }
+
     fn send_close_and_wait(&self) -> io::Result<()> {
         let deadline = Instant::now() + self.close_timeout;
         {

@@ -143,8 +143,13 @@ fn down(framed: &Framed<Stream>, ours: &UnixStream, outcome: &Outcome) {
     loop {
         match (&mut &*framed).read(&mut buf) {
             Ok(0) => {
-                let how = if framed.peer_closed() { Shutdown::Both } else { Shutdown::Write };
-                let _ = ours.shutdown(how);
+                // End of file for the plain side; and once the peer closes (which may
+                // come later), a broken pipe to its writes, as a plain socket would.
+                if !framed.peer_closed() {
+                    let _ = ours.shutdown(Shutdown::Write);
+                    let _ = framed.wait_peer_close();
+                }
+                let _ = ours.shutdown(Shutdown::Both);
                 return;
             }
             Ok(n) => {
