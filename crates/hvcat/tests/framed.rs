@@ -148,3 +148,41 @@ fn probe_wants_a_framed_answer() {
     assert!(started.elapsed() < Duration::from_secs(15));
     stop(echo);
 }
+
+#[test]
+fn hvstress_and_hvbench_framed_on_both_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let (echo_sock, bench_sock) = (dir.path().join("echo"), dir.path().join("bench"));
+    let echo = tool("hvstress", &["-s", &uri(&echo_sock), "--framed"]).spawn().unwrap();
+    let bench = tool("hvbench", &["-s", &uri(&bench_sock), "--framed"]).spawn().unwrap();
+    wait_for(&echo_sock);
+    wait_for(&bench_sock);
+    let stress = tool("hvstress", &["-c", &uri(&echo_sock), "--framed", "-p", "4", "-i", "40", "-l", "1M"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&stress.stdout);
+    assert!(stress.status.success(), "{stdout} {}", output_stderr(&stress));
+    assert!(stdout.contains("40 connections") && stdout.contains("0 mismatches, 0 errors"), "{stdout}");
+    let run = tool(
+        "hvbench",
+        &[&uri(&bench_sock), "--framed", "--sizes", "4K,1M", "--bytes", "8M", "--latency", "20", "--json"],
+    )
+    .output()
+    .unwrap();
+    let json = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{json} {}", output_stderr(&run));
+    assert_eq!(json.matches("\"direction\"").count(), 4, "{json}");
+    // A framed client against a plain server fails, and says why, rather than
+    // measuring garbage.
+    let plain_sock = dir.path().join("plain");
+    let plain = tool("hvbench", &["-s", &uri(&plain_sock)]).spawn().unwrap();
+    wait_for(&plain_sock);
+    let mixed =
+        tool("hvbench", &[&uri(&plain_sock), "--framed", "--sizes", "4K", "--bytes", "1M", "--latency", "1"])
+            .output()
+            .unwrap();
+    assert_eq!(mixed.status.code(), Some(1), "{}", output_stderr(&mixed));
+    for server in [echo, bench, plain] {
+        stop(server);
+    }
+}
