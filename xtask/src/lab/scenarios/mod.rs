@@ -10,6 +10,7 @@
 
 mod async_relay;
 mod faults;
+mod framed;
 mod host_guest;
 mod hyperkit;
 mod loopback;
@@ -37,6 +38,7 @@ pub fn all() -> Vec<Scenario> {
         async_relay::SCENARIOS,
         server::SCENARIOS,
         stress::SCENARIOS,
+        framed::SCENARIOS,
     ]
     .concat()
 }
