@@ -46,7 +46,7 @@ fn strings(args: &[&str]) -> Vec<String> {
 fn request_reply(ctx: &mut Ctx) -> Result<()> {
     let port = ctx.port();
     let server = format!("fr{port}");
-    let cmd = format!("hvcat -l -k --framed -c 'wc -c; echo replied' vsock://:{port}");
+    let cmd = format!("hvcat -v -l -k --framed -c 'wc -c; echo replied' vsock://:{port}");
     guest_listener(ctx, &server, &cmd, "listening on")?;
     let hvcat = ctx.host_hvcat()?;
     let uri = hybrid_uri(ctx, port);
