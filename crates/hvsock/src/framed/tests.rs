@@ -80,8 +80,8 @@ fn large_writes_are_split_into_4096_byte_frames() {
     assert_eq!(got[4..4100], data[..4096]);
     assert_eq!(got[4100..4104], [0x88, 0x03, 0, 0]); // 904
     assert_eq!(got[4104..], data[4096..]);
-    // One write takes at most a batch: 64 frames of 4096 bytes.
-    let reader = thread::spawn(move || read_exact_n(&mut raw, BATCH + 64 * HEADER_LEN));
+    // One write takes at most a batch of 4096-byte frames.
+    let reader = thread::spawn(move || read_exact_n(&mut raw, BATCH + BATCH / MAX_DATA * HEADER_LEN));
     let big = vec![7u8; BATCH + 10];
     assert_eq!((&framed).write(&big).unwrap(), BATCH);
     let got = reader.join().unwrap();
@@ -250,4 +250,90 @@ fn request_reply_and_close_both_ways() {
     assert_eq!(reply, "reply after end of request");
     a.close().unwrap();
     server.join().unwrap().unwrap();
+}
+
+/// A small deterministic generator for the shapes below.
+fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+/// Frames of every size (full, short, empty) sent raw in pieces of any size, read into
+/// buffers of any size (large ones take the direct path): the payload arrives whole and
+/// in order, and the end is clean.
+#[test]
+fn mixed_frames_read_through_every_path() {
+    for seed in 1..=12u64 {
+        let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let (mut wire, mut expected) = (Vec::new(), Vec::new());
+        for _ in 0..400 {
+            let len = match xorshift(&mut state) % 4 {
+                0 => MAX_DATA,
+                1 => 0,
+                _ => (xorshift(&mut state) % (MAX_DATA as u64 + 1)) as usize,
+            };
+            let payload: Vec<u8> = (0..len).map(|_| xorshift(&mut state) as u8).collect();
+            wire.extend_from_slice(&Header::Data(len as u16).encode());
+            wire.extend_from_slice(&payload);
+            expected.extend_from_slice(&payload);
+        }
+        wire.extend_from_slice(&Header::ShutdownRead.encode());
+        wire.extend_from_slice(&Header::ShutdownWrite.encode());
+        let (a, mut raw) = UnixStream::pair().unwrap();
+        let framed = Framed::new(a);
+        let writer = thread::spawn(move || {
+            let mut rest = &wire[..];
+            while !rest.is_empty() {
+                let n = rest.len().min(1 + (xorshift(&mut state) % 70_000) as usize);
+                raw.write_all(&rest[..n]).unwrap();
+                rest = &rest[n..];
+            }
+            raw
+        });
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 300_000];
+        let mut sizes = seed;
+        loop {
+            let size = [1, 100, 4096, 20_000, 70_000, 300_000][(xorshift(&mut sizes) % 6) as usize];
+            match (&framed).read(&mut buf[..size]).unwrap() {
+                0 => break,
+                n => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        assert!(got == expected, "seed {seed}: {} bytes of {}", got.len(), expected.len());
+        let refused = (&framed).write(b"x").unwrap_err(); // the peer's ShutdownRead came through
+        assert!(refused.to_string().contains("ShutdownRead"), "seed {seed}: {refused}");
+        drop(writer.join().unwrap());
+    }
+}
+
+#[test]
+fn bulk_writes_and_large_reads_round_trip() {
+    let (a, b) = UnixStream::pair().unwrap();
+    let (a, b) = (Framed::new(a), Framed::new(b));
+    let data: Vec<u8> = (0..5_000_000u32).map(|i| (i ^ (i >> 9)) as u8).collect();
+    let sent = data.clone();
+    let writer = thread::spawn(move || {
+        let mut state = 7u64;
+        let mut rest = &sent[..];
+        while !rest.is_empty() {
+            let n = rest.len().min(1 + (xorshift(&mut state) % 2_000_000) as usize);
+            (&a).write_all(&rest[..n]).unwrap();
+            rest = &rest[n..];
+        }
+        a.shutdown(Shutdown::Write).unwrap();
+        a
+    });
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match (&b).read(&mut buf).unwrap() {
+            0 => break,
+            n => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    assert!(got == data, "{} bytes of {}", got.len(), data.len());
+    drop(writer.join().unwrap());
 }
