@@ -10,13 +10,13 @@ use std::io::{self, IoSliceMut};
 use super::blocking::{Framed, Transport};
 use super::codec::{Item, HEADER_LEN, MAX_DATA};
 use super::reader::ReadBuffer;
-use super::BATCH;
 
 /// A direct read needs room for at least this much payload.
 pub(super) const DIRECT_MIN: usize = 4 * MAX_DATA;
 
-/// The most frames one direct read expects.
-const FRAMES: usize = BATCH / MAX_DATA;
+/// The most frames one direct read expects: 64 KiB, about what one receive brings
+/// (more slices cost each `recvmsg(2)` more than they save).
+const FRAMES: usize = 16;
 
 impl<S: Transport> Framed<S> {
     /// With the frame buffer empty and no header half-read: receives into `out`
@@ -27,7 +27,7 @@ impl<S: Transport> Framed<S> {
         if reader.start < reader.end || reader.decoder.header_pending() || out.len() < DIRECT_MIN {
             return None;
         }
-        let len = out.len().min(BATCH);
+        let len = out.len().min(FRAMES * MAX_DATA);
         let out = &mut out[..len];
         let first = reader.decoder.payload_left().min(out.len());
         let mut headers = [[0u8; HEADER_LEN]; FRAMES];

@@ -60,9 +60,9 @@ pub use plain::Translator;
 /// How long [`Framed::close`] waits for the peer's `Close` unless told otherwise.
 pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The payload bytes one write packs into one system call (256 frames: 1 MiB, 512
-/// slices for `sendmsg(2)`, under every system's `IOV_MAX` of 1024).
-pub const BATCH: usize = 256 * MAX_DATA;
+/// The payload bytes one write packs into one system call (64 frames: 256 KiB, 128
+/// slices for `sendmsg(2)`).
+pub const BATCH: usize = 64 * MAX_DATA;
 
 /// A broken rule of the protocol, or a peer that did not finish. Carried inside the
 /// `io::Error`s of [`Framed`] (`err.get_ref()` downcasts to it); the error kind is

@@ -17,7 +17,7 @@ use crate::framed::{again, FrameError, Header, BATCH, DEFAULT_CLOSE_TIMEOUT, MAX
 /// (the peer reads end-of-file and can still answer; the socket itself is not shut
 /// down); [`Framed::close`] sends `Close` and waits, bounded, for the peer's answer.
 ///
-/// Writes are gathered into one buffer (up to 1 MiB of payload) and sent in one
+/// Writes are gathered into one buffer (up to 256 KiB of payload) and sent in one
 /// system call; as with `tokio::io::BufWriter`, `flush`, `shutdown` or `close` sends
 /// what is left.
 ///
@@ -238,7 +238,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Framed<T> {
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Framed<T> {
-    /// Queues up to 1 MiB as `Data` frames, sending what was queued before once that
+    /// Queues up to 256 KiB as `Data` frames, sending what was queued before once that
     /// much is waiting.
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = &mut *self;
