@@ -1,6 +1,6 @@
 //! The blocking framed stream.
 
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
@@ -18,8 +18,6 @@ use crate::Stream;
 pub trait Transport: Send + Sync {
     /// `recv(2)`: 0 at end of stream.
     fn recv(&self, buf: &mut [u8]) -> io::Result<usize>;
-    /// `recvmsg(2)` into several buffers.
-    fn recv_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize>;
     /// `sendmsg(2)`.
     fn send_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
     /// `SO_RCVTIMEO`.
@@ -33,9 +31,6 @@ macro_rules! impl_transport {
         impl Transport for $type {
             fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
                 (&mut &*self).read(buf)
-            }
-            fn recv_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-                (&mut &*self).read_vectored(bufs)
             }
             fn send_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
                 (&mut &*self).write_vectored(bufs)
@@ -249,7 +244,7 @@ impl<S: Transport> Framed<S> {
         reader.pump(out, |header| self.on_control(header))
     }
 
-    pub(super) fn on_control(&self, header: Header) {
+    fn on_control(&self, header: Header) {
         match header {
             Header::Close => {
                 self.peer_closed.store(true, Ordering::Release);
@@ -293,14 +288,7 @@ impl<S: Transport> Framed<S> {
             if reader.decoder.finished() {
                 return Ok(0);
             }
-            match self.read_direct(&mut reader, out) {
-                None => {
-                    self.fill(&mut reader)?;
-                }
-                // Only control frames or part of a header: decode them, read on.
-                Some(Ok(0)) => {}
-                Some(direct) => return direct,
-            }
+            self.fill(&mut reader)?;
         }
     }
 

@@ -165,22 +165,6 @@ impl Decoder {
         self.write_shut || self.closed
     }
 
-    /// Payload bytes still to come in the current `Data` frame.
-    pub(crate) fn payload_left(&self) -> usize {
-        self.payload_left
-    }
-
-    /// Whether part of a header has been read.
-    pub(crate) fn header_pending(&self) -> bool {
-        self.partial > 0
-    }
-
-    /// Counts `n` payload bytes as taken (read elsewhere, straight where they go).
-    pub(crate) fn skip_payload(&mut self, n: usize) {
-        assert!(n <= self.payload_left, "{n} payload bytes taken of {}", self.payload_left);
-        self.payload_left -= n;
-    }
-
     /// Whether a `Close` has arrived.
     pub fn closed(&self) -> bool {
         self.closed

@@ -39,7 +39,6 @@
 
 mod blocking;
 mod codec;
-mod direct;
 #[cfg(unix)]
 mod plain;
 pub(crate) mod reader;

@@ -261,7 +261,7 @@ fn xorshift(state: &mut u64) -> u64 {
 }
 
 /// Frames of every size (full, short, empty) sent raw in pieces of any size, read into
-/// buffers of any size (large ones take the direct path): the payload arrives whole and
+/// buffers of any size: the payload arrives whole and
 /// in order, and the end is clean.
 #[test]
 fn mixed_frames_read_through_every_path() {
