@@ -62,25 +62,9 @@ fn the_wire_holds_data_frames_then_shutdown_write_then_close() {
     assert_eq!(out, "ok");
 }
 
-#[test]
-fn a_framed_sender_that_goes_away_without_finishing_fails_the_receiver() {
-    let dir = tempfile::tempdir().unwrap();
-    let sock = dir.path().join("s");
-    let listener = hvsock::Listener::bind(&uri(&sock).parse().unwrap()).unwrap();
-    let client = hvcat(&["--framed", &uri(&sock)]).stdin(Stdio::null()).spawn().unwrap();
-    let (stream, _) = listener.accept().unwrap();
-    let mut framed = Framed::new(stream);
-    framed.write_all(&[7u8; 100_000]).unwrap();
-    drop(framed); // as if killed: no ShutdownWrite, no Close
-    let output = client.wait_with_output().unwrap();
-    let stderr = output_stderr(&output);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert_eq!(output.stdout.len(), 100_000, "what arrived is delivered");
-    assert!(stderr.contains("went away without finishing"), "{stderr}");
-}
-
-#[test]
-fn a_finished_framed_sender_is_success_with_no_length_given() {
+/// A framed sender of 100,000 bytes to a receiving `hvcat --framed`, which `finish`
+/// ends; how hvcat ended.
+fn receive_from(finish: fn(Framed<hvsock::Stream>) -> std::io::Result<()>) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("s");
     let listener = hvsock::Listener::bind(&uri(&sock).parse().unwrap()).unwrap();
@@ -89,13 +73,30 @@ fn a_finished_framed_sender_is_success_with_no_length_given() {
     let sender = thread::spawn(move || {
         let mut framed = Framed::new(stream);
         framed.write_all(&[7u8; 100_000]).unwrap();
-        framed.shutdown(Shutdown::Write).unwrap();
-        framed.close()
+        finish(framed)
     });
     let output = client.wait_with_output().unwrap();
-    assert!(output.status.success(), "{}", output_stderr(&output));
-    assert_eq!(output.stdout.len(), 100_000);
     sender.join().unwrap().unwrap();
+    assert_eq!(output.stdout.len(), 100_000, "what arrived is delivered");
+    output
+}
+
+#[test]
+fn a_framed_sender_that_goes_away_without_finishing_fails_the_receiver() {
+    // As if killed: no ShutdownWrite, no Close.
+    let output = receive_from(|framed| Ok(drop(framed)));
+    let stderr = output_stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("went away without finishing"), "{stderr}");
+}
+
+#[test]
+fn a_finished_framed_sender_is_success_with_no_length_given() {
+    let output = receive_from(|framed| {
+        framed.shutdown(Shutdown::Write)?;
+        framed.close()
+    });
+    assert!(output.status.success(), "{}", output_stderr(&output));
 }
 
 #[test]

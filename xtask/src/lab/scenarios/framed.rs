@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use crate::lab::harness::kill::{host_after_kill, host_under_way, kill_guest_job, last_line, KILL_LIMIT};
 use crate::lab::harness::uri::hybrid_uri;
 use crate::lab::harness::wait::wait_for_path;
-use crate::lab::harness::{ensure_ok, guest, Ctx, HostProc, HostStdin, Scenario};
+use crate::lab::harness::{ensure_ok, guest, hvstress_summary, Ctx, HostProc, HostStdin, Scenario};
 use crate::util::{Error, Result};
 use crate::{bail, ensure};
 
@@ -76,16 +76,6 @@ fn request_reply(ctx: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
-/// The summary line of hvstress: (connections, mismatches, errors).
-fn stress_summary(output: &str) -> Option<(u64, u64, u64)> {
-    let line = output.lines().find(|l| l.starts_with("hvstress: ") && l.contains(" connections to "))?;
-    let number_before = |word: &str| -> Option<u64> {
-        let at = line.find(word)?;
-        line[..at].split_whitespace().last()?.parse().ok()
-    };
-    Some((number_before(" connections")?, number_before(" mismatches")?, number_before(" errors")?))
-}
-
 /// hvstress with half-close, framed on both ends: every echo intact.
 fn stress(ctx: &mut Ctx) -> Result<()> {
     let port = ctx.port();
@@ -100,7 +90,7 @@ fn stress(ctx: &mut Ctx) -> Result<()> {
     guest::kill(&mut ctx.vm, &server)?;
     let stdout = std::fs::read_to_string(&out)?;
     ensure!(
-        exit.code == 0 && stress_summary(&stdout) == Some((100, 0, 0)),
+        exit.code == 0 && hvstress_summary(&stdout) == Some((100, 0, 0)),
         "expected 100 intact echoes; exit {}; stdout:\n{stdout}stderr:\n{}",
         exit.code,
         exit.stderr
