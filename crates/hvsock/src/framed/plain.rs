@@ -22,15 +22,23 @@ pub struct Translator {
 
 #[derive(Debug, Default)]
 struct Outcome {
-    first_error: Mutex<Option<io::Error>>,
+    /// The first failure of the receiving direction: it says best how the peer ended
+    /// (a write to a peer that went away fails with a mere "broken pipe").
+    receiving: Mutex<Option<io::Error>>,
+    /// The first failure of sending, or of the close.
+    sending: Mutex<Option<io::Error>>,
     /// The framed connection is being closed: errors from now on are the close's own.
     closing: AtomicBool,
 }
 
 impl Outcome {
-    fn record(&self, err: io::Error) {
-        let mut first = self.first_error.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    fn record(slot: &Mutex<Option<io::Error>>, err: io::Error) {
+        let mut first = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         first.get_or_insert(err);
+    }
+
+    fn take(slot: &Mutex<Option<io::Error>>) -> Option<io::Error> {
+        slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take()
     }
 }
 
@@ -94,8 +102,10 @@ impl Translator {
                 return Err(io::Error::other("a framed translator thread panicked"));
             }
         }
-        let mut first = self.outcome.first_error.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        first.take().map_or(Ok(()), Err)
+        match Outcome::take(&self.outcome.receiving).or_else(|| Outcome::take(&self.outcome.sending)) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 }
 
@@ -107,7 +117,7 @@ fn up(framed: &Framed<Stream>, ours: &UnixStream, outcome: &Outcome) {
         match (&mut &*ours).read(&mut buf) {
             Ok(0) => {
                 if let Err(e) = framed.shutdown(Shutdown::Write) {
-                    outcome.record(e);
+                    Outcome::record(&outcome.sending, e);
                 }
                 break;
             }
@@ -116,7 +126,7 @@ fn up(framed: &Framed<Stream>, ours: &UnixStream, outcome: &Outcome) {
                     // The peer closed, or stopped reading: the plain side's writes
                     // fail from now on, as they would on a plain socket.
                     if e.kind() != io::ErrorKind::BrokenPipe {
-                        outcome.record(e);
+                        Outcome::record(&outcome.sending, e);
                     }
                     let _ = ours.shutdown(Shutdown::Read);
                     break;
@@ -124,7 +134,7 @@ fn up(framed: &Framed<Stream>, ours: &UnixStream, outcome: &Outcome) {
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                outcome.record(e);
+                Outcome::record(&outcome.sending, e);
                 break;
             }
         }
@@ -132,7 +142,7 @@ fn up(framed: &Framed<Stream>, ours: &UnixStream, outcome: &Outcome) {
     wait_hangup(ours);
     outcome.closing.store(true, Ordering::Release);
     if let Err(e) = framed.close_ref() {
-        outcome.record(e);
+        Outcome::record(&outcome.sending, e);
     }
     let _ = ours.shutdown(Shutdown::Both);
 }
@@ -162,7 +172,7 @@ fn down(framed: &Framed<Stream>, ours: &UnixStream, outcome: &Outcome) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 if !outcome.closing.load(Ordering::Acquire) {
-                    outcome.record(e);
+                    Outcome::record(&outcome.receiving, e);
                 }
                 let _ = ours.shutdown(Shutdown::Both);
                 return;
