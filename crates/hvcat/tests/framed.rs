@@ -84,7 +84,10 @@ fn receive_from(finish: fn(Framed<hvsock::Stream>) -> std::io::Result<()>) -> st
 #[test]
 fn a_framed_sender_that_goes_away_without_finishing_fails_the_receiver() {
     // As if killed: no ShutdownWrite, no Close.
-    let output = receive_from(|framed| Ok(drop(framed)));
+    let output = receive_from(|framed| {
+        drop(framed);
+        Ok(())
+    });
     let stderr = output_stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("went away without finishing"), "{stderr}");

@@ -44,17 +44,19 @@ mod plain;
 pub(crate) mod reader;
 #[cfg(all(test, unix))]
 mod tests;
+mod transport;
 
 use std::io;
 use std::time::Duration;
 
-pub use blocking::{Framed, Transport};
+pub use blocking::Framed;
 pub use codec::{
     data_headers, Decoder, Header, Item, CLOSE, HEADER_LEN, MAX_DATA, SHUTDOWN_READ, SHUTDOWN_WRITE,
 };
 #[cfg(unix)]
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use plain::Translator;
+pub use transport::Transport;
 
 /// How long [`Framed::close`] waits for the peer's `Close` unless told otherwise.
 pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
