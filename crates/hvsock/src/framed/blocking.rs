@@ -136,6 +136,7 @@ impl<S: Transport> Framed<S> {
 
     /// After the peer's `ShutdownWrite`: waits, with no time limit, for its `Close` (or
     /// the end of the connection, an error). Anything else would break the protocol.
+    #[cfg(unix)]
     pub(crate) fn wait_peer_close(&self) -> io::Result<()> {
         let mut reader = lock(&self.reader);
         let mut nothing = [0u8; 1];
