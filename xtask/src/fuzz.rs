@@ -8,7 +8,7 @@ use crate::lab::binaries::workspace_root;
 use crate::util::{self, Result};
 
 /// The fuzz targets in `fuzz/fuzz_targets`.
-pub const TARGETS: [&str; 3] = ["uri", "hybrid_reply", "sockaddr"];
+pub const TARGETS: [&str; 4] = ["uri", "hybrid_reply", "sockaddr", "framed"];
 
 /// How long each target runs in `cargo xtask test`.
 pub const BRIEF_SECS: u32 = 15;

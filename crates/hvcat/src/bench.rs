@@ -8,12 +8,16 @@
 //! - `R` + count (8 bytes LE) + write size (4 bytes LE): the server writes that many
 //!   bytes in writes of that size, then closes.
 //! - `P`: the server answers one byte `P` at once (connect latency).
+//!
+//! With `--framed` on both ends the same requests travel in the framed protocol, and
+//! each end closes with a framed close once done (not timed).
 
 use std::io::{self, Read, Write};
-use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
 use hvsock::{Addr, ConnectOptions, Stream};
+
+use crate::conn::Conn;
 
 use crate::payload::Rng;
 
@@ -58,26 +62,37 @@ impl Sample {
 
 /// Serves one benchmark connection.
 pub fn serve(stream: Stream) -> io::Result<()> {
+    serve_conn(&Conn::Plain(stream))
+}
+
+/// Serves one benchmark connection spoken framed.
+pub fn serve_framed(stream: Stream) -> io::Result<()> {
+    let conn = Conn::new(stream, true);
+    serve_conn(&conn)?;
+    conn.finish()
+}
+
+fn serve_conn(stream: &Conn) -> io::Result<()> {
     let mut op = [0u8; 1];
-    (&stream).read_exact(&mut op)?;
+    (&*stream).read_exact(&mut op)?;
     match op[0] {
         b'W' => {
             let mut count = [0u8; 8];
-            (&stream).read_exact(&mut count)?;
+            (&*stream).read_exact(&mut count)?;
             let mut buf = vec![0u8; 1 << 20];
-            let total = crate::drain_up_to(&stream, &mut buf, u64::from_le_bytes(count), |_| {})?;
-            (&stream).write_all(&total.to_le_bytes())
+            let total = crate::drain_up_to(stream, &mut buf, u64::from_le_bytes(count), |_| {})?;
+            (&*stream).write_all(&total.to_le_bytes())
         }
         b'R' => {
             let mut header = [0u8; 12];
-            (&stream).read_exact(&mut header)?;
+            (&*stream).read_exact(&mut header)?;
             let total = u64::from_le_bytes(header[..8].try_into().unwrap_or_default());
             let size =
                 u32::from_le_bytes(header[8..].try_into().unwrap_or_default()).clamp(1, 64 << 20) as usize;
-            write_n(&stream, total, size)?;
-            stream.shutdown(Shutdown::Write)
+            write_n(stream, total, size)?;
+            stream.shutdown_write()
         }
-        b'P' => (&stream).write_all(b"P"),
+        b'P' => (&*stream).write_all(b"P"),
         other => {
             Err(io::Error::new(io::ErrorKind::InvalidData, format!("unknown benchmark request {other:#04x}")))
         }
@@ -85,7 +100,7 @@ pub fn serve(stream: Stream) -> io::Result<()> {
 }
 
 /// Writes `total` bytes in writes of `size`.
-fn write_n(stream: &Stream, total: u64, size: usize) -> io::Result<()> {
+fn write_n(stream: &Conn, total: u64, size: usize) -> io::Result<()> {
     let mut buf = vec![0u8; size];
     Rng::new(size as u64).fill(&mut buf);
     let mut out = stream;
@@ -98,38 +113,43 @@ fn write_n(stream: &Stream, total: u64, size: usize) -> io::Result<()> {
     Ok(())
 }
 
-/// Moves `bytes` in `direction` with writes of `write_size` over a new connection.
+/// Moves `bytes` in `direction` with writes of `write_size` over a new connection,
+/// framed or not.
 pub fn throughput(
     addr: &Addr,
     options: &ConnectOptions,
+    framed: bool,
     direction: Direction,
     write_size: usize,
     bytes: u64,
 ) -> io::Result<Sample> {
-    let stream = Stream::connect_with(addr, options)?;
+    let conn = Conn::connect(addr, options, framed)?;
+    let stream = &conn;
     let started;
     match direction {
         Direction::Send => {
             let mut request = vec![b'W'];
             request.extend_from_slice(&bytes.to_le_bytes());
-            (&stream).write_all(&request)?;
+            (&*stream).write_all(&request)?;
             started = Instant::now();
-            write_n(&stream, bytes, write_size)?;
+            write_n(stream, bytes, write_size)?;
             let mut count = [0u8; 8];
-            (&stream).read_exact(&mut count)?;
+            (&*stream).read_exact(&mut count)?;
             check_count(u64::from_le_bytes(count), bytes)?;
         }
         Direction::Recv => {
             let mut request = vec![b'R'];
             request.extend_from_slice(&bytes.to_le_bytes());
             request.extend_from_slice(&(write_size as u32).to_le_bytes());
-            (&stream).write_all(&request)?;
+            (&*stream).write_all(&request)?;
             started = Instant::now();
             let mut buf = vec![0u8; 1 << 20];
-            check_count(crate::drain(&stream, &mut buf, |_| {})?, bytes)?;
+            check_count(crate::drain(stream, &mut buf, |_| {})?, bytes)?;
         }
     }
-    Ok(Sample { direction, write_size, bytes, elapsed: started.elapsed() })
+    let elapsed = started.elapsed();
+    conn.finish()?;
+    Ok(Sample { direction, write_size, bytes, elapsed })
 }
 
 fn check_count(got: u64, want: u64) -> io::Result<()> {
@@ -141,13 +161,15 @@ fn check_count(got: u64, want: u64) -> io::Result<()> {
 }
 
 /// How long connect + handshake + the first byte back take, once.
-pub fn ping(addr: &Addr, options: &ConnectOptions) -> io::Result<Duration> {
+pub fn ping(addr: &Addr, options: &ConnectOptions, framed: bool) -> io::Result<Duration> {
     let started = Instant::now();
-    let stream = Stream::connect_with(addr, options)?;
-    (&stream).write_all(b"P")?;
+    let conn = Conn::connect(addr, options, framed)?;
+    (&conn).write_all(b"P")?;
     let mut pong = [0u8; 1];
-    (&stream).read_exact(&mut pong)?;
-    Ok(started.elapsed())
+    (&conn).read_exact(&mut pong)?;
+    let elapsed = started.elapsed();
+    conn.finish()?;
+    Ok(elapsed)
 }
 
 /// Percentiles of a set of latencies.

@@ -4,7 +4,9 @@
 //! loop. What is one tool's own lives beside its `main.rs`, in `src/bin/NAME/`.
 
 pub mod bench;
+pub mod conn;
 pub mod conventions;
+pub mod framing;
 pub mod log;
 pub mod payload;
 pub mod progress;
@@ -77,6 +79,17 @@ pub fn echo(stream: &hvsock::Stream, activity: &hvsock::idle::Activity) -> io::R
     let peer = serve::peer_name(stream);
     let n = pipe(activity.count(stream), &peer, activity.count(stream), &peer)?;
     stream.shutdown(std::net::Shutdown::Write)?;
+    Ok(n)
+}
+
+/// [`echo`] in the framed protocol, closing with a framed close: the server of
+/// `hvstress -s --framed`.
+pub fn echo_framed(stream: hvsock::Stream) -> io::Result<u64> {
+    let peer = serve::peer_name(&stream);
+    let conn = conn::Conn::new(stream, true);
+    let n = pipe(&conn, &peer, &conn, &peer)?;
+    conn.shutdown_write()?;
+    conn.finish().map_err(|e| named(e, "closing", &peer))?;
     Ok(n)
 }
 

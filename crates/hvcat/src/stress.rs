@@ -2,15 +2,15 @@
 //! length, half-closes, and checks that the echo has the same SHA-256.
 
 use std::io::{self, Write};
-use std::net::Shutdown;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use hvsock::{Addr, ConnectOptions, Stream};
+use hvsock::{Addr, ConnectOptions};
 use sha2::{Digest, Sha256};
 
+use crate::conn::Conn;
 use crate::payload::Rng;
 use crate::progress::Progress;
 
@@ -35,6 +35,8 @@ pub struct Plan {
     /// it, read back exactly as many bytes as were sent, then close: for backends that
     /// turn a half-close into a full close (vhost-device-vsock, Firecracker).
     pub half_close: bool,
+    /// Speak the framed protocol (half-close and close in-band).
+    pub framed: bool,
 }
 
 /// What a stress run saw.
@@ -117,7 +119,7 @@ fn one(plan: &Plan, index: u64) -> Outcome {
     let mut rng = Rng::new(plan.seed ^ index.wrapping_mul(0x2545_f491_4f6c_dd1d));
     let len = rng.up_to(plan.max_len);
     let started = Instant::now();
-    let stream = match Stream::connect_with(&plan.addr, &plan.connect) {
+    let stream = match Conn::connect(&plan.addr, &plan.connect, plan.framed) {
         Ok(stream) => stream,
         Err(e) => return Outcome::Failed(format!("connection {index}: {e}")),
     };
@@ -140,6 +142,10 @@ fn one(plan: &Plan, index: u64) -> Outcome {
             hex(&received)
         )),
     };
+    let outcome = match (outcome, stream.finish()) {
+        (Outcome::Intact(_), Err(e)) => Outcome::Failed(format!("connection {index}: closing: {e}")),
+        (outcome, _) => outcome,
+    };
     if plan.verbose {
         let status = match &outcome {
             Outcome::Intact(_) => "ok",
@@ -156,12 +162,7 @@ fn one(plan: &Plan, index: u64) -> Outcome {
 
 /// Sends `len` bytes from `rng` in randomly sized writes, then half-closes if
 /// `half_close`; returns the SHA-256 of what it sent.
-fn send(
-    stream: &Stream,
-    mut rng: Rng,
-    len: u64,
-    half_close: bool,
-) -> io::Result<sha2::digest::Output<Sha256>> {
+fn send(stream: &Conn, mut rng: Rng, len: u64, half_close: bool) -> io::Result<sha2::digest::Output<Sha256>> {
     let mut hash = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut left = len;
@@ -174,7 +175,7 @@ fn send(
         left -= size as u64;
     }
     if half_close {
-        stream.shutdown(Shutdown::Write)?;
+        stream.shutdown_write()?;
     }
     Ok(hash.finalize())
 }

@@ -88,6 +88,7 @@
 
 mod addr;
 mod error;
+pub mod framed;
 mod handle;
 pub mod hybrid_proto;
 pub mod idle;

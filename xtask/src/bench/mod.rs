@@ -9,7 +9,9 @@ use crate::util::{self, Result};
 const USAGE: &str = "\
 usage: cargo xtask bench [lab|relay] [OPTIONS]   (no command: lab, then relay)
   lab   [--mib N] [--host-mib N] [--runs N] [--route NAME].. [--tool NAME].. [--no-hvbench]
-        hvcat vs socat vs raw through the lab guest (docs/performance.md)
+        [--no-framed | --framed-only]
+        hvcat vs socat vs raw through the lab guest, hvbench framed vs plain
+        (docs/performance.md)
   relay [--idle N] [--idle-socat N] [--active N] [--mib N]";
 
 /// Parses the bench command line and runs it.
@@ -26,6 +28,11 @@ pub fn main(args: &[String]) -> Result<()> {
             while let Some(flag) = rest.next() {
                 if flag == "--no-hvbench" {
                     plan.hvbench = false;
+                    continue;
+                }
+                if flag == "--no-framed" || flag == "--framed-only" {
+                    plan.framed = flag == "--framed-only";
+                    plan.framed_only = plan.framed;
                     continue;
                 }
                 if flag == "--route" {

@@ -31,6 +31,7 @@
 // whose contract `sys.rs` states.
 mod backend;
 mod bridge;
+mod framed;
 mod listener;
 mod retry;
 mod split;
@@ -47,5 +48,6 @@ mod unix;
 mod windows;
 
 pub use bridge::{bridge, bridge_with_idle_timeout, Crossed};
+pub use framed::Framed;
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 pub use sys::{Listener, Stream};

@@ -23,6 +23,7 @@
 //! its parent shell's `/proc/PID/io` (a reaped child's `wchar` is added to it): bytes
 //! written minus its stderr; hvraw reports its own.
 
+mod framed;
 mod hvbench;
 mod procs;
 mod routes;
@@ -54,6 +55,10 @@ pub struct Plan {
     pub runs: usize,
     /// Also run hvbench and write docs/bench/.
     pub hvbench: bool,
+    /// Also compare hvbench framed and plain.
+    pub framed: bool,
+    /// Only the framed/plain comparison.
+    pub framed_only: bool,
     /// Only these routes (by [`ROUTE_KEYS`]); all if empty.
     pub routes: Vec<String>,
     /// Only these tools (by [`TOOL_KEYS`]); all if empty.
@@ -68,7 +73,16 @@ pub const ROUTE_KEYS: &[&str] = &["loopback", "host-to-guest", "guest-to-host", 
 
 impl Default for Plan {
     fn default() -> Self {
-        Plan { mib: 64, host_mib: 4096, runs: 3, hvbench: true, routes: Vec::new(), tools: Vec::new() }
+        Plan {
+            mib: 64,
+            host_mib: 4096,
+            runs: 3,
+            hvbench: true,
+            framed: true,
+            framed_only: false,
+            routes: Vec::new(),
+            tools: Vec::new(),
+        }
     }
 }
 
@@ -101,6 +115,9 @@ pub fn run(plan: &Plan) -> Result<()> {
     let lab = Lab::prepare()?;
     let mut ctx = Ctx::new(&lab)?;
     let mut bench = Bench::new(&mut ctx, plan)?;
+    if plan.framed_only {
+        return bench.framed_vs_plain(plan.runs);
+    }
     let mark_cost = bench.mark_cost()?;
     println!(
         "payload {} MiB through the guest, {} MiB host-only; {} runs each, median reported",
@@ -144,6 +161,9 @@ pub fn run(plan: &Plan) -> Result<()> {
     print_table(&results, bench.bytes, bench.host_bytes);
     if plan.hvbench {
         bench.hvbench()?;
+    }
+    if plan.framed {
+        bench.framed_vs_plain(plan.runs)?;
     }
     Ok(())
 }

@@ -115,3 +115,14 @@ pub fn ensure_ok(who: &str, exit: &Exit) -> Result<()> {
     ensure!(exit.code == 0, "{who} exited {} (expected 0); stderr:\n{}", exit.code, exit.stderr.trim_end());
     Ok(())
 }
+
+/// The summary line of an `hvstress -c` run: (connections, mismatches, errors).
+pub fn hvstress_summary(output: &str) -> Option<(u64, u64, u64)> {
+    // Not the progress lines (`hvstress: 15/100 0 mismatches, 0 errors (7 s)`).
+    let line = output.lines().find(|l| l.starts_with("hvstress: ") && l.contains(" connections to "))?;
+    let number_before = |word: &str| -> Option<u64> {
+        let at = line.find(word)?;
+        line[..at].split_whitespace().last()?.parse().ok()
+    };
+    Some((number_before(" connections")?, number_before(" mismatches")?, number_before(" errors")?))
+}

@@ -22,4 +22,4 @@ pub use super::hyperkit_shim::{host_socket_name, HyperkitShim};
 pub use super::vm::{Mode, Vm, GUEST_CID};
 pub use ctx::{Ctx, Scenario};
 pub use guest::{Digests, Tool};
-pub use host::{ensure_ok, Exit, HostProc, HostStdin};
+pub use host::{ensure_ok, hvstress_summary, Exit, HostProc, HostStdin};

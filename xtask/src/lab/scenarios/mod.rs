@@ -11,6 +11,7 @@
 mod async_relay;
 mod doctor;
 mod faults;
+mod framed;
 mod host_guest;
 mod hyperkit;
 mod loopback;
@@ -39,6 +40,7 @@ pub fn all() -> Vec<Scenario> {
         async_relay::SCENARIOS,
         server::SCENARIOS,
         stress::SCENARIOS,
+        framed::SCENARIOS,
     ]
     .concat()
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::lab::harness::uri::{hybrid_listener, hybrid_uri};
 use crate::lab::harness::wait::wait_for_path;
-use crate::lab::harness::{guest, Ctx, HostProc, HostStdin, Scenario};
+use crate::lab::harness::{guest, hvstress_summary, Ctx, HostProc, HostStdin, Scenario};
 use crate::util::Result;
 use crate::{bail, ensure};
 
@@ -41,17 +41,6 @@ fn guest_server(ctx: &mut Ctx) -> Result<(u32, String)> {
     Ok((port, job))
 }
 
-/// The summary line: (connections, mismatches, errors).
-fn summary(output: &str) -> Option<(u64, u64, u64)> {
-    // Not the progress lines (`hvstress: 15/100 0 mismatches, 0 errors (7 s)`).
-    let line = output.lines().find(|l| l.starts_with("hvstress: ") && l.contains(" connections to "))?;
-    let number_before = |word: &str| -> Option<u64> {
-        let at = line.find(word)?;
-        line[..at].split_whitespace().last()?.parse().ok()
-    };
-    Some((number_before(" connections")?, number_before(" mismatches")?, number_before(" errors")?))
-}
-
 /// Client and server in the guest over vsock_loopback: every echo intact.
 fn loopback(ctx: &mut Ctx) -> Result<()> {
     let (port, server) = guest_server(ctx)?;
@@ -64,7 +53,7 @@ fn loopback(ctx: &mut Ctx) -> Result<()> {
     let text = out.output.trim_end();
     ensure!(out.status == 0, "`{cmd}` exited {} (expected 0):\n{text}", out.status);
     ensure!(
-        summary(text) == Some((connections, 0, 0)),
+        hvstress_summary(text) == Some((connections, 0, 0)),
         "`{cmd}`: expected {connections} connections, 0 mismatches, 0 errors:\n{text}"
     );
     eprintln!("  {}", text.lines().last().unwrap_or(""));
@@ -92,7 +81,7 @@ fn host_to_guest_no_half_close(ctx: &mut Ctx) -> Result<()> {
     guest::kill(&mut ctx.vm, &server)?;
     let stdout = std::fs::read_to_string(&out)?;
     ensure!(
-        exit.code == 0 && summary(&stdout) == Some((20, 0, 0)),
+        exit.code == 0 && hvstress_summary(&stdout) == Some((20, 0, 0)),
         "expected 20 intact echoes; exit {}; stdout:\n{stdout}stderr:\n{}",
         exit.code,
         exit.stderr
@@ -115,7 +104,7 @@ fn host_to_guest(ctx: &mut Ctx) -> Result<()> {
     guest::kill(&mut ctx.vm, &server)?;
     let stdout = std::fs::read_to_string(&out)?;
     let detail = || format!("exit {}; stdout:\n{}stderr:\n{}", exit.code, stdout, exit.stderr);
-    let Some((connections, mismatches, errors)) = summary(&stdout) else {
+    let Some((connections, mismatches, errors)) = hvstress_summary(&stdout) else {
         bail!("no hvstress summary; {}", detail());
     };
     ensure!(
@@ -168,7 +157,7 @@ fn guest_to_host(ctx: &mut Ctx) -> Result<()> {
     let server_log = std::fs::read_to_string(ctx.host_path("stress-g2h.err"))?;
     let text = guest.output.trim_end();
     ensure!(
-        text.ends_with("status=143") && summary(text).is_none(),
+        text.ends_with("status=143") && hvstress_summary(text).is_none(),
         "expected the guest client to hang until `timeout` ended it (status 143, no summary): has the backend learnt half-close? Update this scenario and docs/lab.md; guest:\n{text}"
     );
     ensure!(

@@ -59,6 +59,10 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     svg: Option<std::path::PathBuf>,
 
+    /// Speak the framed protocol (both ends: with -s too)
+    #[arg(long)]
+    framed: bool,
+
     #[command(flatten)]
     connect: ConnectArgs,
 
@@ -82,7 +86,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     if let Some(uri) = &cli.server {
         let listener = Listener::bind_with(&parse_addr(uri)?, &ListenOptions::new())?;
         tracing::info!("serving benchmarks on {}", listener.local_addr());
-        hvtools::serve_each(&listener, bench::serve);
+        hvtools::serve_each(&listener, if cli.framed { bench::serve_framed } else { bench::serve });
     }
     if cli.sizes.iter().any(|&s| s == 0 || s > 64 << 20) {
         return Err(Failure::Usage("write sizes must be from 1 byte to 64M".into()));
@@ -100,12 +104,12 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     let mut samples = Vec::new();
     for (done, (direction, size)) in runs.iter().enumerate() {
         progress.update(done as u64, &format!("{} {}", direction.name(), human_bytes(*size)));
-        samples.push(bench::throughput(&addr, &options, *direction, *size as usize, cli.bytes)?);
+        samples.push(bench::throughput(&addr, &options, cli.framed, *direction, *size as usize, cli.bytes)?);
     }
     let mut pings = Vec::with_capacity(cli.latency);
     for i in 0..cli.latency {
         progress.update((runs.len() + i) as u64, "latency");
-        pings.push(bench::ping(&addr, &options)?);
+        pings.push(bench::ping(&addr, &options, cli.framed)?);
     }
     progress.finish();
     let report = Report { uri: addr.to_string(), samples, latency: Latency::of(pings) };

@@ -30,6 +30,10 @@ EXAMPLES:
   Expose a guest's port 22 on a Unix socket:  hvcat -l -k unix:///run/g.sock --relay hybrid://:22/run/vm/v.sock
   Forward host TCP port 8080 into a guest:    hvcat -l -k tcp://127.0.0.1:8080 --relay vsock://4:80
   Echo for guests 3 and 4 only, 16 at a time: hvcat -l --echo -m 16 --allow 3,4 vsock://:7
+  Ask and read the answer through a backend that loses half-closes (both ends framed):
+    in the guest:  hvcat -l -k --framed -c 'my-server' vsock://:5000
+    on the host:   echo status | hvcat --framed hybrid://:5000/run/vm/v.sock
+  Plain Unix clients to that guest service:  hvcat -l -k unix:///run/s.sock --relay hybrid://:5000/run/vm/v.sock --relay-framed
 
 EXIT STATUS:
   0 success, 1 connection or I/O failure, 2 bad usage or invalid address.";
@@ -62,6 +66,16 @@ pub struct Cli {
     /// (half-close carried across), many connections at once with -k
     #[arg(long, value_name = "URI2", requires = "listen", conflicts_with_all = ["echo", "exec", "sh_exec"])]
     pub relay: Option<String>,
+
+    /// Speak the framed protocol on the connection to or from URI (the peer must too):
+    /// half-close and close carried in-band, for backends that lose them
+    /// (vhost-device-vsock, Firecracker); a peer that ends without finishing is an error
+    #[arg(long)]
+    pub framed: bool,
+
+    /// With --relay: speak the framed protocol on the connection to URI2
+    #[arg(long, requires = "relay")]
+    pub relay_framed: bool,
 
     /// Run CMD for each connection, with the connection as its standard input and output;
     /// CMD is split at white space and run without a shell

@@ -42,6 +42,7 @@ struct Serving {
     verbose: bool,
     idle_timeout: Option<Duration>,
     expect_bytes: Option<u64>,
+    framed: bool,
 }
 
 impl Serving {
@@ -51,6 +52,7 @@ impl Serving {
             verbose: cli.verbose,
             idle_timeout: cli.idle_timeout,
             expect_bytes: cli.expect_bytes,
+            framed: cli.framed,
         }
     }
 }
@@ -106,7 +108,15 @@ fn run(cli: &Cli) -> Result<(), Failure> {
 /// the guest has refused, so there the connect waits [`HYPERKIT_VERDICT`] for that close
 /// (`ConnectOptions::confirm`).
 fn probe(addr: &Addr, cli: &Cli) -> Result<(), Failure> {
-    Stream::connect_with(addr, &cli.connect.options().confirm(HYPERKIT_VERDICT))?;
+    let stream = Stream::connect_with(addr, &cli.connect.options().confirm(HYPERKIT_VERDICT))?;
+    if cli.framed {
+        // The peer must answer a framed Close: it listens, and speaks the protocol.
+        hvsock::framed::Framed::new(stream)
+            .close()
+            .map_err(|e| io::Error::new(e.kind(), format!("{addr}: {e}")))?;
+        info!("{addr} accepts connections and answers a framed close");
+        return Ok(());
+    }
     info!("{addr} accepts connections");
     Ok(())
 }
@@ -161,8 +171,20 @@ fn serve(stream: Stream, mode: &Mode, cli: &Cli) -> Result<(), Failure> {
     serve_one(stream, mode, Serving::of(cli)).map_err(Failure::Io)
 }
 
-/// Serves one connection and logs what it moved.
+/// Serves one connection (through the framed protocol with `--framed`), and logs what
+/// it moved.
 fn serve_one(stream: Stream, mode: &Mode, serving: Serving) -> io::Result<()> {
+    let peer = serve::peer_name(&stream);
+    let (stream, framing) = hvtools::framing::wrap(stream, serving.framed)?;
+    let served = serve_plain(stream, mode, serving);
+    let framed = framing.finish(&peer);
+    if let (Err(_), Err(e)) = (&served, &framed) {
+        warn!("{e}");
+    }
+    served.and(framed)
+}
+
+fn serve_plain(stream: Stream, mode: &Mode, serving: Serving) -> io::Result<()> {
     let started = Instant::now();
     let peer = serve::peer_name(&stream);
     let activity = Arc::new(Activity::default());
@@ -224,6 +246,7 @@ fn relay(cli: &Cli, from: &Addr, to: Addr, limits: Limits) -> Result<(), Failure
         keep_open: cli.keep_open,
         idle: cli.idle_timeout,
         limits,
+        framed: (cli.framed, cli.relay_framed),
     };
     Ok(relay::run(from, to, plan)?)
 }

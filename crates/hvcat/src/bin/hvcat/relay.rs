@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use hvsock::tokio::{bridge, bridge_with_idle_timeout, Listener, Stream};
 use hvsock::{Addr, ConnectOptions, ListenOptions};
+use hvtools::framing;
 use hvtools::serve::{self, Limits, ACCEPT_PAUSE};
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
@@ -20,6 +21,9 @@ pub struct Plan {
     /// Close a connection on which nothing crosses for this long.
     pub idle: Option<Duration>,
     pub limits: Limits,
+    /// Whether the accepted connections, and the ones to the target, speak the framed
+    /// protocol.
+    pub framed: (bool, bool),
 }
 
 /// Listens on `from` and relays each connection to `to`, as `plan` says. A failing
@@ -30,12 +34,12 @@ pub fn run(from: &Addr, to: Addr, plan: Plan) -> io::Result<()> {
     runtime.block_on(async move {
         let listener = Listener::bind_with(from, &plan.listen)?;
         info!("relaying {} to {to}", listener.local_addr());
-        let target = Arc::new((to, plan.connect, plan.idle));
+        let target = Arc::new((to, plan.connect, plan.idle, plan.framed));
         if !plan.keep_open {
             let (client, peer) = accept_admitted(&listener, &plan.limits).await?;
             drop(listener); // one connection: stop listening, as plain -l does
-            let (to, connect, idle) = &*target;
-            return relay_one(client, &peer, to, connect, *idle).await;
+            let (to, connect, idle, framed) = &*target;
+            return relay_one(client, &peer, to, connect, *idle, *framed).await;
         }
         let slots = plan.limits.max_conns.map(|max| (max, Arc::new(Semaphore::new(max))));
         let said = AtomicBool::new(false);
@@ -59,8 +63,8 @@ pub fn run(from: &Addr, to: Addr, plan: Plan) -> io::Result<()> {
             };
             let target = Arc::clone(&target);
             tokio::spawn(async move {
-                let (to, connect, idle) = &*target;
-                if let Err(e) = relay_one(client, &peer, to, connect, *idle).await {
+                let (to, connect, idle, framed) = &*target;
+                if let Err(e) = relay_one(client, &peer, to, connect, *idle, *framed).await {
                     warn!("{e}");
                 }
                 drop(slot);
@@ -86,9 +90,11 @@ async fn relay_one(
     to: &Addr,
     connect: &ConnectOptions,
     idle: Option<Duration>,
+    framed: (bool, bool),
 ) -> io::Result<()> {
     let started = Instant::now();
     let from = serve::name_peer(peer, client.local_addr());
+    let (client, client_framing) = framing::wrap_async(client, framed.0)?;
     // A client that leaves while the upstream keeps us waiting (a full backlog, a guest
     // that does not answer) is not waited for.
     let upstream = tokio::select! {
@@ -100,11 +106,21 @@ async fn relay_one(
             ))
         }
     };
+    let (upstream, upstream_framing) = framing::wrap_async(upstream, framed.1)?;
     let crossed = match idle {
         Some(idle) => bridge_with_idle_timeout(&client, &upstream, idle).await,
         None => bridge(&client, &upstream).await,
     };
+    drop((client, upstream));
+    let framed_ends = (
+        client_framing.finish_async(from.clone()).await,
+        upstream_framing.finish_async(to.to_string()).await,
+    );
     let crossed = crossed.map_err(|e| io::Error::new(e.kind(), format!("relaying {from} to {to}: {e}")))?;
+    framed_ends
+        .0
+        .and(framed_ends.1)
+        .map_err(|e| io::Error::new(e.kind(), format!("relaying {from} to {to}: {e}")))?;
     info!(
         "{from} -> {to}: {} bytes there, {} bytes back in {:.3} s",
         crossed.a_to_b,

@@ -56,6 +56,11 @@ struct Cli {
     #[arg(long)]
     no_half_close: bool,
 
+    /// Speak the framed protocol (both ends: with -s too): half-close and close carried
+    /// in-band, so the half-close survives backends that lose it
+    #[arg(long)]
+    framed: bool,
+
     #[command(flatten)]
     connect: ConnectArgs,
 
@@ -72,6 +77,9 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     if let Some(uri) = &cli.server {
         let listener = Listener::bind_with(&parse_addr(uri)?, &ListenOptions::new())?;
         tracing::info!("echoing on {}", listener.local_addr());
+        if cli.framed {
+            hvtools::serve_each(&listener, |stream| hvtools::echo_framed(stream).map(drop));
+        }
         hvtools::serve_each(&listener, |stream| hvtools::echo(&stream, &Default::default()).map(drop));
     }
     let seed = cli.seed.unwrap_or_else(|| {
@@ -86,6 +94,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         connect: cli.connect.options(),
         verbose: cli.verbose,
         half_close: !cli.no_half_close,
+        framed: cli.framed,
     };
     let summary = stress::run(&plan);
     let secs = summary.elapsed.as_secs_f64();
