@@ -176,16 +176,7 @@ fn answers(addr: &Addr, cli: &Cli, report: &mut Report) {
 #[cfg(windows)]
 fn hyperv(addr: &Addr, report: &mut Report) -> bool {
     let Addr::HyperV(hv) = addr else { return true };
-    match hvsock::windows::is_service_registered(&hv.service) {
-        Ok(true) => report.ok(format!("service {} is registered", hv.service)),
-        Ok(false) => report.fail(
-            format!("service {} is not registered: VMs cannot connect to it on this host", hv.service),
-            format!("as Administrator, once: hvcat --register {addr}"),
-        ),
-        Err(e) => {
-            report.fail(format!("cannot read the registry: {e}"), "run hvcat --doctor as Administrator")
-        }
-    }
+    registration(hvsock::windows::is_service_registered(&hv.service), addr, &hv.service, report);
     match (&hv.vm, hvsock::windows::resolve_vm(&hv.vm)) {
         (hvsock::VmId::Guid(_), _) => report.ok(format!("VM {}: a GUID, no lookup needed", hv.vm)),
         (_, Ok(guid)) => report.ok(format!("VM {} is {guid}", hv.vm)),
@@ -195,6 +186,21 @@ fn hyperv(addr: &Addr, report: &mut Report) -> bool {
         ),
     }
     true
+}
+
+/// What the registry says of `service` (`found`: whether its key exists), for `addr`.
+#[cfg(any(windows, test))]
+fn registration(found: io::Result<bool>, addr: &Addr, service: &impl std::fmt::Display, report: &mut Report) {
+    match found {
+        Ok(true) => report.ok(format!("service {service} is registered")),
+        Ok(false) => report.fail(
+            format!("service {service} is not registered: VMs cannot connect to it on this host"),
+            format!("as Administrator, once: hvcat --register {addr}"),
+        ),
+        Err(e) => {
+            report.fail(format!("cannot read the registry: {e}"), "run hvcat --doctor as Administrator")
+        }
+    }
 }
 
 #[cfg(not(windows))]
@@ -207,4 +213,37 @@ fn hyperv(addr: &Addr, report: &mut Report) -> bool {
         return false;
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The registry's three answers, as the report words them (the Windows-only caller
+    /// is run under Wine for the first two; an unreadable registry cannot be made there).
+    #[test]
+    fn each_registry_answer_has_its_line() {
+        let addr: Addr = "hvsock://parent/5000".parse().unwrap();
+        let Addr::HyperV(hv) = &addr else { unreachable!() };
+        let mut report = Report::default();
+        registration(Ok(true), &addr, &hv.service, &mut report);
+        registration(Ok(false), &addr, &hv.service, &mut report);
+        let denied = io::Error::new(io::ErrorKind::PermissionDenied, "Access is denied. (os error 5)");
+        registration(Err(denied), &addr, &hv.service, &mut report);
+        let lines: Vec<String> = report.0.iter().map(Report::line).collect();
+        let service = "00001388-facb-11e6-bd58-64006a7986d3";
+        assert_eq!(
+            lines,
+            [
+                format!("ok: service {service} is registered"),
+                format!(
+                    "FAIL: service {service} is not registered: VMs cannot connect to it on this host; \
+                     next: as Administrator, once: hvcat --register {addr}"
+                ),
+                "FAIL: cannot read the registry: Access is denied. (os error 5); next: run hvcat --doctor as \
+                 Administrator"
+                    .to_string(),
+            ]
+        );
+    }
 }
