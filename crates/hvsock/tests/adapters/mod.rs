@@ -26,6 +26,7 @@ pub enum Transport {
 /// client dials to reach it.
 pub struct Served {
     pub runtime: tokio::runtime::Runtime,
+    #[allow(dead_code)] // grpc.rs reads it, http.rs does not
     pub listen: Addr,
     pub dial: Addr,
     _dir: tempfile::TempDir,
