@@ -36,17 +36,19 @@ async fn run(command: Command) -> Result<(), Error> {
             eprintln!("grpc-health: serving gRPC health on {}", listener.local_addr());
             let (_reporter, health) = tonic_health::server::health_reporter();
             // The peer's address is in every request; here, logged once per call.
-            let health = tonic::service::interceptor::InterceptedService::new(health, |request: tonic::Request<()>| {
-                if let Some(info) = request.extensions().get::<ConnectInfo>() {
-                    log_call(&info.peer);
-                }
-                Ok(request)
-            });
+            let health =
+                tonic::service::interceptor::InterceptedService::new(health, |request: tonic::Request<()>| {
+                    if let Some(info) = request.extensions().get::<ConnectInfo>() {
+                        log_call(&info.peer);
+                    }
+                    Ok(request)
+                });
             Server::builder().add_service(health).serve_with_incoming(listener.incoming()).await?;
         }
         Command::Call { addr, sequential, concurrent } => {
             // The URI only names the service in each request; the connector dials `addr`.
-            let channel = Endpoint::from_static("http://guest").connect_with_connector(Connector::new(addr)).await?;
+            let channel =
+                Endpoint::from_static("http://guest").connect_with_connector(Connector::new(addr)).await?;
             let client = HealthClient::new(channel);
             calls::run("grpc", sequential, concurrent, || {
                 let mut client = client.clone();

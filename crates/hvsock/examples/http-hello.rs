@@ -36,12 +36,16 @@ async fn run(command: Command) -> Result<(), Error> {
         Command::Serve(addr) => {
             let listener = Listener::bind(&addr)?;
             eprintln!("http-hello: serving HTTP on {}", listener.local_addr());
-            let app = Router::new().route("/", get(|ConnectInfo(peer): ConnectInfo<Addr>| async move { format!("hello {peer}\n") }));
+            let app = Router::new().route(
+                "/",
+                get(|ConnectInfo(peer): ConnectInfo<Addr>| async move { format!("hello {peer}\n") }),
+            );
             axum::serve(listener, app.into_make_service_with_connect_info::<Addr>()).await?;
         }
         Command::Call { addr, sequential, concurrent } => {
             // HTTP/1.1: concurrent calls open connections of their own (the pool keeps them).
-            let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(Connector::new(addr));
+            let client: Client<_, Empty<Bytes>> =
+                Client::builder(TokioExecutor::new()).build(Connector::new(addr));
             calls::run("http", sequential, concurrent, || {
                 let client = client.clone();
                 async move {

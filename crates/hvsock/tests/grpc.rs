@@ -92,7 +92,11 @@ async fn unary_calls_and_the_peer_in_every_request() {
         for info in calls {
             assert_eq!(info.local, served.listen, "{transport:?}");
             if let Transport::Tcp = transport {
-                assert!(info.peer.to_string().starts_with("tcp://127.0.0.1:"), "{transport:?}: {}", info.peer);
+                assert!(
+                    info.peer.to_string().starts_with("tcp://127.0.0.1:"),
+                    "{transport:?}: {}",
+                    info.peer
+                );
             }
         }
         served.kill();
@@ -107,7 +111,8 @@ async fn server_streaming_watch() {
         reporter.set_service_status("guest.Agent", tonic_health::ServingStatus::Serving).await;
         let request = HealthCheckRequest { service: "guest.Agent".into() };
         let mut updates = client.watch(request).await.unwrap().into_inner();
-        let mut next = async || tokio::time::timeout(LIMIT, updates.message()).await.unwrap().unwrap().unwrap();
+        let mut next =
+            async || tokio::time::timeout(LIMIT, updates.message()).await.unwrap().unwrap().unwrap();
         assert_eq!(next().await.status(), ServingStatus::Serving, "{transport:?}");
         reporter.set_service_status("guest.Agent", tonic_health::ServingStatus::NotServing).await;
         assert_eq!(next().await.status(), ServingStatus::NotServing, "{transport:?}");
@@ -169,4 +174,48 @@ async fn a_server_that_goes_away_mid_stream_ends_the_stream_with_an_error() {
         let again = tokio::time::timeout(LIMIT, client.check(HealthCheckRequest::default())).await;
         again.expect("a call hung after the server went away").unwrap_err();
     }
+}
+
+#[tokio::test]
+async fn connect_options_pass_through_the_connector() {
+    use hvsock::{ConnectOptions, Retry};
+    use hvsock_testkit::FakeDevice;
+
+    // Retry: the server comes up after the client has started dialing.
+    let dir = tempfile::tempdir().unwrap();
+    let later: hvsock::Addr = format!("unix://{}", dir.path().join("later.sock").display()).parse().unwrap();
+    let connector = Connector::with_options(later.clone(), ConnectOptions::new().retry(Retry::Times(40)));
+    let dialing =
+        tokio::spawn(
+            async move { Endpoint::from_static("http://guest").connect_with_connector(connector).await },
+        );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!dialing.is_finished(), "gave up without retrying");
+    let listener = Listener::bind(&later).unwrap();
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    tokio::spawn(Server::builder().add_service(health).serve_with_incoming(listener.incoming()));
+    let channel = tokio::time::timeout(LIMIT, dialing).await.unwrap().unwrap().unwrap();
+    assert_eq!(status(&mut HealthClient::new(channel), "").await, ServingStatus::Serving);
+
+    // The time limit, here on a hybrid device that never answers the handshake.
+    let device = FakeDevice::new(dir.path());
+    let connector =
+        Connector::with_options(device.uri(7), ConnectOptions::new().timeout(Duration::from_millis(300)));
+    let started = std::time::Instant::now();
+    let endpoint = Endpoint::from_static("http://guest");
+    let e =
+        tokio::time::timeout(LIMIT, endpoint.connect_with_connector(connector)).await.unwrap().unwrap_err();
+    let _silent = device.accept();
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    let text = chain(&e);
+    assert!(text.contains(&device.uri(7).to_string()), "{text}");
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    let io = std::iter::from_fn(|| {
+        let this = source?;
+        source = this.source();
+        Some(this)
+    })
+    .find_map(|s| s.downcast_ref::<std::io::Error>());
+    assert_eq!(io.map(|io| io.kind()), Some(std::io::ErrorKind::TimedOut), "{text}");
+    eprintln!("{text}");
 }

@@ -116,7 +116,8 @@ async fn connecting_to_nothing_names_the_address() {
     let dir = tempfile::tempdir().unwrap();
     let nobody = nothing_listening(dir.path());
     let client = client(&nobody, false);
-    let e = tokio::time::timeout(LIMIT, client.get("http://guest/".parse().unwrap())).await.unwrap().unwrap_err();
+    let e =
+        tokio::time::timeout(LIMIT, client.get("http://guest/".parse().unwrap())).await.unwrap().unwrap_err();
     let text = chain(&e);
     assert!(text.contains(&nobody.to_string()), "{text}");
     eprintln!("{text}");

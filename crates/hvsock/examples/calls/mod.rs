@@ -66,7 +66,11 @@ where
         handle.await.expect("a call panicked")?;
     }
     let took = start.elapsed();
-    println!("{what} concurrent: {concurrent}/{concurrent} calls ok in {}, {:.0} calls/s", ms(took), rate(concurrent, took));
+    println!(
+        "{what} concurrent: {concurrent}/{concurrent} calls ok in {}, {:.0} calls/s",
+        ms(took),
+        rate(concurrent, took)
+    );
     Ok(())
 }
 
@@ -79,7 +83,10 @@ fn rate(calls: usize, took: Duration) -> f64 {
 }
 
 /// Ends the program: 0 on success, else 1 with the error and its sources on one line.
-pub fn exit(name: &str, result: Result<(), Box<dyn std::error::Error + Send + Sync>>) -> std::process::ExitCode {
+pub fn exit(
+    name: &str,
+    result: Result<(), Box<dyn std::error::Error + Send + Sync>>,
+) -> std::process::ExitCode {
     let Err(e) = result else { return std::process::ExitCode::SUCCESS };
     let mut text = e.to_string();
     let mut source = e.source();

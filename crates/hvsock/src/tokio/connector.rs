@@ -46,7 +46,7 @@ use crate::{Addr, ConnectOptions};
 /// use hyper_util::client::legacy::Client;
 /// use hyper_util::rt::TokioExecutor;
 ///
-/// let options = ConnectOptions::new().retry(Retry::Attempts(3));
+/// let options = ConnectOptions::new().retry(Retry::Times(3));
 /// let connector = Connector::with_options("vsock://3:8080".parse()?, options);
 /// let client: Client<_, String> = Client::builder(TokioExecutor::new()).build(connector);
 /// let response = client.get("http://guest/status".parse()?).await?;

@@ -43,7 +43,8 @@ impl Served {
         F: std::future::Future<Output = ()> + Send + 'static,
     {
         let dir = tempfile::tempdir().unwrap();
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let _entered = runtime.enter();
         let (listener, dial) = match transport {
             Transport::Unix => {
