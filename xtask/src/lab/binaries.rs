@@ -1,5 +1,5 @@
 //! Building the project's `hvcat`, `hvstress`, `hvbench` and the `hvraw`
-//! example for the host (normal release build) and for the guest (static, in
+//! example, and the `grpc-health` and `http-hello` examples, for the host (normal release build) and for the guest (static, in
 //! its own target dir so it does not contend with other builds for cargo's
 //! lock). One cargo run per flavour builds all four.
 
@@ -12,7 +12,8 @@ use crate::util::{self, Result};
 const GUEST_TARGET: &str = "x86_64-unknown-linux-gnu";
 
 /// The programs built next to hvcat, as paths below the release dir.
-pub const PROGRAMS: &[&str] = &["hvcat", "hvstress", "hvbench", "examples/hvraw"];
+pub const PROGRAMS: &[&str] =
+    &["hvcat", "hvstress", "hvbench", "examples/hvraw", "examples/grpc-health", "examples/http-hello"];
 
 /// The built binaries, or why each could not be built. A missing binary
 /// fails only the scenarios that need it.
@@ -46,8 +47,25 @@ fn sibling(hvcat: &Result<PathBuf, String>, name: &str) -> Result<PathBuf, Strin
 }
 
 /// `cargo build` arguments that build every one of [`PROGRAMS`].
-const BUILD: &[&str] =
-    &["build", "--quiet", "--release", "-p", "hvcat", "-p", "hvsock", "--bins", "--example", "hvraw"];
+/// The gRPC and HTTP examples need the adapters' features (#16).
+const BUILD: &[&str] = &[
+    "build",
+    "--quiet",
+    "--release",
+    "-p",
+    "hvcat",
+    "-p",
+    "hvsock",
+    "--features",
+    "hvsock/tonic,hvsock/axum,hvsock/hyper",
+    "--bins",
+    "--example",
+    "hvraw",
+    "--example",
+    "grpc-health",
+    "--example",
+    "http-hello",
+];
 
 /// The workspace root (the parent of the xtask crate).
 pub fn workspace_root() -> PathBuf {

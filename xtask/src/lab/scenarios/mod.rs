@@ -8,6 +8,7 @@
 //! A scenario file holds one group (`group/name`) and imports only
 //! [`crate::lab::harness`] and `crate::util`, never another scenario file.
 
+mod adapters;
 mod async_relay;
 mod faults;
 mod host_guest;
@@ -37,6 +38,7 @@ pub fn all() -> Vec<Scenario> {
         async_relay::SCENARIOS,
         server::SCENARIOS,
         stress::SCENARIOS,
+        adapters::SCENARIOS,
     ]
     .concat()
 }
