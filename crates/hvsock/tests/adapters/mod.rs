@@ -117,3 +117,10 @@ pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     }
     text
 }
+
+/// Asserts that `e` (or a source of it) names `addr`, and prints the whole chain.
+pub fn assert_names(e: &(dyn std::error::Error + 'static), addr: &Addr) {
+    let text = chain(e);
+    assert!(text.contains(&addr.to_string()), "{text}");
+    eprintln!("{text}");
+}
