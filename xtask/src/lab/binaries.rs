@@ -1,7 +1,7 @@
-//! Building the project's `hvcat`, `hvstress`, `hvbench` and the `hvraw`
-//! example for the host (normal release build) and for the guest (static, in
-//! its own target dir so it does not contend with other builds for cargo's
-//! lock). One cargo run per flavour builds all four.
+//! Building the project's `hvcat`, `hvstress`, `hvbench`, the `hvraw` example, and the
+//! `grpc-health` and `http-hello` examples, for the host (normal release build) and for
+//! the guest (static, in its own target dir so it does not contend with other builds for
+//! cargo's lock). Two cargo runs per flavour: the tools, then the adapters' examples.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,7 +12,8 @@ use crate::util::{self, Result};
 const GUEST_TARGET: &str = "x86_64-unknown-linux-gnu";
 
 /// The programs built next to hvcat, as paths below the release dir.
-pub const PROGRAMS: &[&str] = &["hvcat", "hvstress", "hvbench", "examples/hvraw"];
+pub const PROGRAMS: &[&str] =
+    &["hvcat", "hvstress", "hvbench", "examples/hvraw", "examples/grpc-health", "examples/http-hello"];
 
 /// The built binaries, or why each could not be built. A missing binary
 /// fails only the scenarios that need it.
@@ -49,6 +50,22 @@ fn sibling(hvcat: &Result<PathBuf, String>, name: &str) -> Result<PathBuf, Strin
 pub const BUILD: &[&str] =
     &["build", "--quiet", "--release", "-p", "hvcat", "-p", "hvsock", "--bins", "--example", "hvraw"];
 
+/// The gRPC and HTTP examples (#16), which need the adapters' features: a second cargo
+/// run after [`BUILD`], so that the tools (and `cargo xtask dist`) are built without them.
+const EXAMPLES: &[&str] = &[
+    "build",
+    "--quiet",
+    "--release",
+    "-p",
+    "hvsock",
+    "--features",
+    "tonic,axum,hyper",
+    "--example",
+    "grpc-health",
+    "--example",
+    "http-hello",
+];
+
 /// The workspace root (the parent of the xtask crate).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
@@ -60,23 +77,32 @@ fn cargo() -> Command {
     cmd
 }
 
+/// Runs [`BUILD`], then [`EXAMPLES`], each with what `flavour` adds.
+fn build_all(flavour: impl Fn(&mut Command)) -> Result<()> {
+    for args in [BUILD, EXAMPLES] {
+        let mut command = cargo();
+        command.args(args);
+        flavour(&mut command);
+        util::run(&mut command)?;
+    }
+    Ok(())
+}
+
 /// Builds both flavours of hvcat and its sibling programs.
 pub fn build() -> Binaries {
     let root = workspace_root();
     let host_dir =
         std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
-    let host_hvcat =
-        util::run(cargo().args(BUILD)).map(|()| host_dir.join("release/hvcat")).map_err(|e| e.to_string());
+    let host_hvcat = build_all(|_| {}).map(|()| host_dir.join("release/hvcat")).map_err(|e| e.to_string());
 
     let lab_dir = root.join("target/lab");
-    let guest_hvcat = util::run(
-        cargo()
-            .args(BUILD)
+    let guest_hvcat = build_all(|cargo| {
+        cargo
             .args(["--target", GUEST_TARGET])
             .arg("--target-dir")
             .arg(&lab_dir)
-            .env("RUSTFLAGS", "-C target-feature=+crt-static"),
-    )
+            .env("RUSTFLAGS", "-C target-feature=+crt-static");
+    })
     .map(|()| lab_dir.join(GUEST_TARGET).join("release/hvcat"))
     .and_then(|p| {
         let dir = p.parent().unwrap_or(&p);

@@ -31,9 +31,15 @@
 // whose contract `sys.rs` states.
 mod backend;
 mod bridge;
+#[cfg(feature = "hyper")]
+mod connector;
 mod framed;
 mod listener;
 mod retry;
+#[cfg(feature = "axum")]
+mod serve_axum;
+#[cfg(feature = "tonic")]
+mod serve_tonic;
 mod split;
 mod stream;
 mod sys;
@@ -48,6 +54,12 @@ mod unix;
 mod windows;
 
 pub use bridge::{bridge, bridge_with_idle_timeout, Crossed};
+#[cfg(feature = "hyper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
+pub use connector::{Connecting, Connector};
 pub use framed::Framed;
+#[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+pub use serve_tonic::{ConnectInfo, Incoming};
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 pub use sys::{Listener, Stream};

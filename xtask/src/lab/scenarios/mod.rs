@@ -8,6 +8,7 @@
 //! A scenario file holds one group (`group/name`) and imports only
 //! [`crate::lab::harness`] and `crate::util`, never another scenario file.
 
+mod adapters;
 mod async_relay;
 mod doctor;
 mod faults;
@@ -41,6 +42,7 @@ pub fn all() -> Vec<Scenario> {
         server::SCENARIOS,
         stress::SCENARIOS,
         framed::SCENARIOS,
+        adapters::SCENARIOS,
     ]
     .concat()
 }
