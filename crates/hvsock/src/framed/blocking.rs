@@ -232,7 +232,7 @@ impl<S: Transport> Framed<S> {
             match self.inner.recv(reader.space()) {
                 Ok(n) => return reader.received(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(reader.receive_failed(e)),
+                Err(e) => return reader.receive_failed(e),
             }
         }
     }

@@ -88,14 +88,20 @@ impl ReadBuffer {
         Ok(n)
     }
 
-    /// A receive failed: keep the error unless it was only a timeout.
-    pub(crate) fn receive_failed(&mut self, err: io::Error) -> io::Error {
+    /// A receive failed: keep the error unless it was only a timeout. A reset is a raw
+    /// end of stream (a peer that closes with bytes of ours unread resets the connection
+    /// on Unix sockets and TCP): judged as one, so a peer that had finished is a clean
+    /// end, and one that had not "went away without finishing".
+    pub(crate) fn receive_failed(&mut self, err: io::Error) -> io::Result<usize> {
+        if matches!(err.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted) {
+            return self.received(0);
+        }
         if !matches!(
             err.kind(),
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
         ) {
             self.failed = Some(again(&err));
         }
-        err
+        Err(err)
     }
 }

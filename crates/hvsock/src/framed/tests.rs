@@ -168,6 +168,24 @@ fn a_raw_end_is_an_error_unless_the_peer_finished() {
     assert_eq!(read_after(&[0, 0, 0, 0, 0xad, 0xde, 0xad, 0xde]).unwrap(), b"");
 }
 
+/// As [`read_after`], but the peer leaves bytes of ours unread when it goes, which a
+/// Unix socket reports as a reset, not an end of stream.
+fn read_after_reset(wire: &[u8]) -> io::Result<Vec<u8>> {
+    let (framed, mut raw) = pair();
+    raw.write_all(wire).unwrap();
+    framed.shutdown(Shutdown::Write).unwrap(); // a ShutdownWrite frame the peer never reads
+    drop(raw);
+    let mut got = Vec::new();
+    (&framed).read_to_end(&mut got).map(|_| got)
+}
+
+#[test]
+fn a_reset_is_judged_as_a_raw_end() {
+    let err = read_after_reset(&[2, 0, 0, 0, b'o', b'k']).unwrap_err();
+    assert_eq!(frame_error(&err), FrameError::Unfinished, "{err}");
+    assert_eq!(read_after_reset(&[2, 0, 0, 0, b'o', b'k', 0xad, 0xde, 0xef, 0xbe]).unwrap(), b"ok");
+}
+
 #[test]
 fn data_before_a_bad_header_is_delivered_first() {
     let (framed, mut raw) = pair();

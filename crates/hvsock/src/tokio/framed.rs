@@ -140,7 +140,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Framed<T> {
                 let n = space.filled().len();
                 Poll::Ready(self.reader.received(n))
             }
-            Err(e) => Poll::Ready(Err(self.reader.receive_failed(e))),
+            Err(e) => Poll::Ready(self.reader.receive_failed(e)),
         }
     }
 
