@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser};
-use hvsock::{Addr, ConnectOptions, Retry};
+use hvsock::{Addr, ConnectOptions, ListenOptions, Retry};
 
 /// Why a tool stops early.
 #[derive(Debug)]
@@ -95,6 +95,12 @@ pub struct ConnectArgs {
     /// How long a hybrid-vsock device may take to answer CONNECT
     #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "5")]
     pub handshake_timeout: Duration,
+
+    /// The credit window of vsock connections, made or accepted: how much the peer may
+    /// send ahead of what is read (SO_VM_SOCKETS_BUFFER_SIZE; K and M suffixes; the
+    /// kernel's default is 256K)
+    #[arg(long, value_name = "SIZE", value_parser = crate::parse_size)]
+    pub vsock_buffer: Option<u64>,
 }
 
 impl ConnectArgs {
@@ -105,11 +111,49 @@ impl ConnectArgs {
             Some(RetryArg::Forever) => Retry::Forever,
             Some(RetryArg::Times(n)) => Retry::Times(n),
         };
-        let options = ConnectOptions::new().handshake_timeout(self.handshake_timeout).retry(retry);
+        let mut options = ConnectOptions::new().handshake_timeout(self.handshake_timeout).retry(retry);
+        if let Some(size) = self.vsock_buffer {
+            options = options.vsock_buffer_size(size);
+        }
         match self.connect_timeout {
             Some(timeout) => options.timeout(timeout),
             None => options,
         }
+    }
+
+    /// The library's options for listening, with `--vsock-buffer`.
+    pub fn listen_options(&self) -> ListenOptions {
+        let options = ListenOptions::new();
+        match self.vsock_buffer {
+            Some(size) => options.vsock_buffer_size(size),
+            None => options,
+        }
+    }
+
+    /// The address `uri` names for a client, checked against `--vsock-buffer`.
+    pub fn client_addr(&self, uri: &str) -> Result<Addr, Failure> {
+        let addr = parse_addr(uri)?;
+        self.check_vsock_buffer([&addr])?;
+        Ok(addr)
+    }
+
+    /// A listener on the address `uri` names, with `--vsock-buffer`.
+    pub fn listen(&self, uri: &str) -> Result<hvsock::Listener, Failure> {
+        let addr = self.client_addr(uri)?;
+        Ok(hvsock::Listener::bind_with(&addr, &self.listen_options())?)
+    }
+
+    /// Refuses `--vsock-buffer` when none of `addrs` is a vsock address: it would do
+    /// nothing there.
+    pub fn check_vsock_buffer<'a>(&self, addrs: impl IntoIterator<Item = &'a Addr>) -> Result<(), Failure> {
+        let mut addrs = addrs.into_iter().peekable();
+        let first = addrs.peek().map(|a| a.to_string()).unwrap_or_default();
+        if self.vsock_buffer.is_some() && !addrs.any(|a| matches!(a, Addr::Vsock(_))) {
+            return Err(Failure::Usage(format!(
+                "--vsock-buffer applies to vsock:// addresses only, and {first} is not one"
+            )));
+        }
+        Ok(())
     }
 }
 

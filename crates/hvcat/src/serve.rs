@@ -39,8 +39,19 @@ pub enum Dispatch {
 pub fn describe(accepted: &Stream) -> String {
     match accepted.peer_addr() {
         Addr::Unnamed => format!("accepted a connection on {}", accepted.local_addr()),
-        peer => format!("connection from {peer}"),
+        peer => format!("connection from {peer}{}", window_note(accepted)),
     }
+}
+
+/// ", vsock buffer SIZE" for a vsock connection (its credit window, as `-v` reports
+/// it), nothing for other transports.
+pub fn window_note(stream: &Stream) -> String {
+    #[cfg(target_os = "linux")]
+    if let (Addr::Vsock(_), Ok(size)) = (stream.local_addr(), stream.vsock_buffer_size()) {
+        return format!(", vsock buffer {}", crate::human_bytes(size));
+    }
+    let _ = stream;
+    String::new()
 }
 
 /// The peer of a connection for messages: its address, or where the transport does not

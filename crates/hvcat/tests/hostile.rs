@@ -104,6 +104,10 @@ const CATALOGUE: &[(&[&str], &str)] = &[
     (&["-l", "--allow-uid", "x", "unix://./x"], "invalid value 'x'"),
     (&["--allow", "3", "unix://./x"], "--listen"),
     (&["--bogus", "unix://./x"], "unexpected argument '--bogus'"),
+    (&["--vsock-buffer", "1M", "unix://./x"], "--vsock-buffer applies to vsock:// addresses only, and unix://./x"),
+    (&["-l", "--vsock-buffer", "1M", "tcp://127.0.0.1:0"], "applies to vsock:// addresses only"),
+    (&["-l", "--vsock-buffer", "1M", "unix://./x", "--relay", "tcp://127.0.0.1:1"], "applies to vsock://"),
+    (&["--vsock-buffer", "lots", "unix://./x"], "invalid value 'lots'"),
     (&["unix://./x", "unix://./y"], "unexpected argument"),
 ];
 

@@ -78,6 +78,23 @@ impl Listener {
         &self.local
     }
 
+    /// The credit window of the connections this vsock listener accepts from now on
+    /// (they inherit it); see [`Stream::set_vsock_buffer_size`] and
+    /// [`ListenOptions::vsock_buffer_size`]. Fails with `ErrorKind::Unsupported` on
+    /// other transports.
+    #[cfg(target_os = "linux")]
+    #[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
+    pub fn set_vsock_buffer_size(&self, size: u64) -> io::Result<()> {
+        crate::transport::vsock_window::set_window_of(&self.socket, (&self.local, &self.local), size)
+    }
+
+    /// The credit window the connections this vsock listener accepts will have.
+    #[cfg(target_os = "linux")]
+    #[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
+    pub fn vsock_buffer_size(&self) -> io::Result<u64> {
+        crate::transport::vsock_window::window_of(&self.socket, (&self.local, &self.local))
+    }
+
     /// `O_NONBLOCK` (`FIONBIO` on Windows).
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         self.socket.set_nonblocking(nonblocking)

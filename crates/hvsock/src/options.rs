@@ -17,6 +17,7 @@ pub struct ConnectOptions {
     pub(crate) handshake_timeout: Duration,
     pub(crate) retry: Retry,
     pub(crate) confirm: Option<Duration>,
+    pub(crate) vsock_buffer_size: Option<u64>,
 }
 
 /// Whether and how often to try a connection again when it fails in a way that may
@@ -82,6 +83,7 @@ impl ConnectOptions {
             handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
             retry: Retry::Never,
             confirm: None,
+            vsock_buffer_size: None,
         }
     }
 
@@ -123,6 +125,14 @@ impl ConnectOptions {
         self
     }
 
+    /// The credit window of a vsock connection, set before it connects; see
+    /// [`Stream::set_vsock_buffer_size`](crate::Stream::set_vsock_buffer_size). Other
+    /// transports ignore it.
+    pub fn vsock_buffer_size(mut self, size: u64) -> Self {
+        self.vsock_buffer_size = Some(size);
+        self
+    }
+
     /// How long to wait for a hybrid-vsock device's `OK` (default 5 s); `Duration::MAX`
     /// sets no limit.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
@@ -147,12 +157,13 @@ impl Default for ConnectOptions {
 pub struct ListenOptions {
     pub(crate) mode: u32,
     backlog: Option<i32>,
+    pub(crate) vsock_buffer_size: Option<u64>,
 }
 
 impl ListenOptions {
     /// Mode 0600 for sockets on the filesystem, the system's largest backlog.
     pub fn new() -> Self {
-        ListenOptions { mode: 0o600, backlog: None }
+        ListenOptions { mode: 0o600, backlog: None, vsock_buffer_size: None }
     }
 
     /// The permission bits of a listening socket created on the filesystem (hyperkit,
@@ -168,6 +179,15 @@ impl ListenOptions {
     /// timeout) is refused with `EAGAIN` once a Unix socket's backlog is full.
     pub fn backlog(mut self, backlog: i32) -> Self {
         self.backlog = Some(backlog);
+        self
+    }
+
+    /// The credit window of every connection a vsock listener accepts (set on the
+    /// listening socket, which passes it on); see
+    /// [`Stream::set_vsock_buffer_size`](crate::Stream::set_vsock_buffer_size). Other
+    /// transports ignore it.
+    pub fn vsock_buffer_size(mut self, size: u64) -> Self {
+        self.vsock_buffer_size = Some(size);
         self
     }
 

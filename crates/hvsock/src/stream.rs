@@ -144,13 +144,43 @@ impl Stream {
         self.socket.write_timeout()
     }
 
-    /// `SO_SNDBUF`. (vsock sockets buffer on the receiving side only; see
-    /// [`Stream::set_recv_buffer_size`].)
+    /// The credit window of a vsock connection (`SO_VM_SOCKETS_BUFFER_SIZE`, raising
+    /// `SO_VM_SOCKETS_BUFFER_MAX_SIZE` first where the kernel would clamp it): how many
+    /// bytes this end lets its peer send ahead of what it has read; 256 KiB unless set.
+    /// vsock has no send buffer and ignores `SO_RCVBUF` and `SO_SNDBUF`: this is the
+    /// setting that bounds a vsock connection's throughput. Set it on the listener
+    /// ([`ListenOptions::vsock_buffer_size`](crate::ListenOptions::vsock_buffer_size)) or
+    /// before connecting
+    /// ([`ConnectOptions::vsock_buffer_size`](crate::ConnectOptions::vsock_buffer_size))
+    /// to have it from the first byte. Fails with `ErrorKind::Unsupported` on other
+    /// transports.
+    ///
+    /// ```no_run
+    /// let stream = hvsock::Stream::connect(&"vsock://2:5000".parse()?)?;
+    /// stream.set_vsock_buffer_size(1 << 20)?;
+    /// assert_eq!(stream.vsock_buffer_size()?, 1 << 20);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(target_os = "linux")]
+    #[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
+    pub fn set_vsock_buffer_size(&self, size: u64) -> io::Result<()> {
+        crate::transport::vsock_window::set_window_of(&self.socket, (&self.local, &self.peer), size)
+    }
+
+    /// The credit window of a vsock connection (`SO_VM_SOCKETS_BUFFER_SIZE`); see
+    /// [`Stream::set_vsock_buffer_size`].
+    #[cfg(target_os = "linux")]
+    #[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
+    pub fn vsock_buffer_size(&self) -> io::Result<u64> {
+        crate::transport::vsock_window::window_of(&self.socket, (&self.local, &self.peer))
+    }
+
+    /// `SO_SNDBUF`. (vsock sockets ignore it; see [`Stream::set_vsock_buffer_size`].)
     pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
         self.socket.set_send_buffer_size(size)
     }
 
-    /// `SO_RCVBUF`.
+    /// `SO_RCVBUF`. (vsock sockets ignore it; see [`Stream::set_vsock_buffer_size`].)
     pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
         self.socket.set_recv_buffer_size(size)
     }

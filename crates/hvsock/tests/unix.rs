@@ -295,3 +295,21 @@ fn zero_and_sub_microsecond_read_and_write_timeouts_are_not_forever() {
     stream.set_read_timeout(None).unwrap();
     assert_eq!(stream.read_timeout().unwrap(), None);
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_vsock_buffer_size_is_refused_on_other_transports_naming_the_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr: hvsock::Addr = format!("unix://{}", dir.path().join("s").display()).parse().unwrap();
+    let listener = hvsock::Listener::bind(&addr).unwrap();
+    let client = hvsock::Stream::connect(&addr).unwrap();
+    for err in [
+        client.set_vsock_buffer_size(1 << 20).unwrap_err(),
+        client.vsock_buffer_size().unwrap_err(),
+        listener.set_vsock_buffer_size(1 << 20).unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), std::io::ErrorKind::Unsupported, "{err}");
+        let text = err.to_string();
+        assert!(text.contains("vsock connections only") && text.contains(&addr.to_string()), "{text}");
+    }
+}

@@ -44,6 +44,26 @@ impl Stream {
         crate::transport::tcp::set_nodelay(&socket2::SockRef::from(self), &self.peer, nodelay)
     }
 
+    /// The credit window of a vsock connection; see
+    /// [`crate::Stream::set_vsock_buffer_size`].
+    #[cfg(target_os = "linux")]
+    #[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
+    pub fn set_vsock_buffer_size(&self, size: u64) -> io::Result<()> {
+        crate::transport::vsock_window::set_window_of(
+            &socket2::SockRef::from(self),
+            (&self.local, &self.peer),
+            size,
+        )
+    }
+
+    /// The credit window of a vsock connection; see
+    /// [`crate::Stream::set_vsock_buffer_size`].
+    #[cfg(target_os = "linux")]
+    #[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
+    pub fn vsock_buffer_size(&self) -> io::Result<u64> {
+        crate::transport::vsock_window::window_of(&socket2::SockRef::from(self), (&self.local, &self.peer))
+    }
+
     /// The process at the other end of a Unix-socket connection; see
     /// [`crate::Stream::peer_credentials`].
     pub fn peer_credentials(&self) -> io::Result<crate::PeerCredentials> {

@@ -26,6 +26,8 @@ pub(crate) mod tcp;
 pub(crate) mod unix;
 #[cfg(target_os = "linux")]
 pub(crate) mod vsock;
+#[cfg(target_os = "linux")]
+pub(crate) mod vsock_window;
 
 #[cfg(not(unix))]
 mod hybrid {

@@ -19,7 +19,7 @@ const SO_VM_SOCKETS_CONNECT_TIMEOUT: libc::c_int = 6;
 const SOL_VSOCK: libc::c_int = libc::AF_VSOCK;
 
 /// `socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC)`, with the kernel's connect timeout
-/// raised to `options.timeout`.
+/// raised to `options.timeout` and the credit window `options.vsock_buffer_size`.
 ///
 /// The kernel gives up on a vsock connect after its own timeout (2 s by default); with
 /// a longer `timeout` that limit is raised to match.
@@ -27,6 +27,9 @@ pub(crate) fn socket(options: &ConnectOptions) -> io::Result<Socket> {
     let socket = Socket::new(Domain::VSOCK, Type::STREAM, None)?;
     if let Some(timeout) = options.timeout {
         set_connect_timeout(&socket, timeout)?;
+    }
+    if let Some(size) = options.vsock_buffer_size {
+        super::vsock_window::set_window(&socket, size)?;
     }
     Ok(socket)
 }
@@ -44,9 +47,13 @@ pub(crate) fn explain(err: io::Error, addr: &VsockAddr) -> io::Error {
     }
 }
 
-/// `socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC)`, `bind(2)` and `listen(2)`.
+/// `socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC)`, the credit window its connections
+/// inherit (`options.vsock_buffer_size`), `bind(2)` and `listen(2)`.
 pub(crate) fn bind(addr: &VsockAddr, options: &ListenOptions) -> io::Result<Bound> {
     let socket = Socket::new(Domain::VSOCK, Type::STREAM, None)?;
+    if let Some(size) = options.vsock_buffer_size {
+        super::vsock_window::set_window(&socket, size)?;
+    }
     socket.bind(&sockaddr(addr))?;
     socket.listen(options.listen_backlog())?;
     let local = local_addr(&socket)?;

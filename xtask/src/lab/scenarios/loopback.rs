@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::lab::harness::exchange::{ensure_reply_after_eof, loopback_pair, serve_clients};
+use crate::lab::harness::guest::{kv, parse_kv};
 use crate::lab::harness::{ensure_ok, guest, Ctx, Digests, Exit, Scenario, Tool, GUEST_CID};
 use crate::util::Result;
 use crate::{bail, ensure};
@@ -18,6 +19,7 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario { name: "loopback/connect-timeout", run: connect_timeout },
     Scenario { name: "loopback/retry", run: retry },
     Scenario { name: "loopback/local-cid", run: local_cid },
+    Scenario { name: "loopback/vsock-buffer", run: vsock_buffer },
 ];
 
 /// Transfer sizes around page and buffer boundaries, up to several MiB.
@@ -167,5 +169,41 @@ fn local_cid(ctx: &mut Ctx) -> Result<()> {
         out.status,
         out.output
     );
+    Ok(())
+}
+
+/// `--vsock-buffer` sets the credit window where it is given, and only there: an echo
+/// listener given 2M hands it to each connection it accepts, a client given 1M has 1M,
+/// one given nothing has the kernel's 256 KiB (as `-v` reads them back with
+/// `getsockopt(2)`); 4 MiB echoes intact through the widened windows.
+fn vsock_buffer(ctx: &mut Ctx) -> Result<()> {
+    ctx.need_guest_hvcat()?;
+    let port = ctx.port();
+    guest::start(&mut ctx.vm, "vb-srv", &format!("hvcat -v -l -k --echo --vsock-buffer 2M vsock://:{port}"))?;
+    guest::wait_ready(&mut ctx.vm, "vb-srv", "listening on")?;
+    let facts = parse_kv(&ctx.vm.sh_ok(&format!(
+        "head -c 4194304 /dev/urandom > /tmp/vb.in
+         hvcat -v --vsock-buffer 1M vsock://1:{port} < /tmp/vb.in > /tmp/vb.out 2> /tmp/vb.err
+         echo rc=$?
+         echo same=$([ \"$(sha /tmp/vb.in)\" = \"$(sha /tmp/vb.out)\" ] && echo yes)
+         echo client=$(grep 'connected to' /tmp/vb.err)
+         hvcat -v vsock://1:{port} < /dev/null 2> /tmp/vb.plain > /dev/null
+         echo plain=$(grep 'connected to' /tmp/vb.plain)
+         sleep 0.2
+         echo server=$(grep 'connection from' $B/vb-srv.err | tr '\\n' '|')"
+    ))?);
+    ctx.vm.sh_ok("bg_kill vb-srv")?;
+    let (client, plain, server) = (kv(&facts, "client")?, kv(&facts, "plain")?, kv(&facts, "server")?);
+    ensure!(
+        kv(&facts, "rc")? == "0" && kv(&facts, "same")? == "yes",
+        "4 MiB echo through the windows: {facts:?}"
+    );
+    ensure!(client.contains("vsock buffer 1.0 MiB"), "the client given 1M reported: {client}");
+    ensure!(plain.contains("vsock buffer 256.0 KiB"), "a client given nothing reported: {plain}");
+    ensure!(
+        server.matches("vsock buffer 2.0 MiB").count() == 2,
+        "the listener given 2M reported, for its two connections: {server}"
+    );
+    eprintln!("  client: {client}\n  default: {plain}\n  listener: {server}");
     Ok(())
 }

@@ -3,9 +3,8 @@
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use hvsock::{ListenOptions, Listener};
 use hvtools::bench::{self, Direction, Latency};
-use hvtools::conventions::{parse_addr, ConnectArgs, Failure};
+use hvtools::conventions::{ConnectArgs, Failure};
 use hvtools::progress::Progress;
 use hvtools::report::Report;
 use hvtools::{human_bytes, parse_size};
@@ -84,14 +83,14 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> Result<(), Failure> {
     if let Some(uri) = &cli.server {
-        let listener = Listener::bind_with(&parse_addr(uri)?, &ListenOptions::new())?;
+        let listener = cli.connect.listen(uri)?;
         tracing::info!("serving benchmarks on {}", listener.local_addr());
         hvtools::serve_each(&listener, if cli.framed { bench::serve_framed } else { bench::serve });
     }
     if cli.sizes.iter().any(|&s| s == 0 || s > 64 << 20) {
         return Err(Failure::Usage("write sizes must be from 1 byte to 64M".into()));
     }
-    let addr = parse_addr(cli.uri.as_deref().unwrap_or_default())?;
+    let addr = cli.connect.client_addr(cli.uri.as_deref().unwrap_or_default())?;
     let options = cli.connect.options();
     let directions: &[Direction] = match cli.direction {
         Which::Send => &[Direction::Send],

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hvsock::{Addr, ListenOptions, Listener, PeerFilter, Stream};
+use hvsock::{Addr, Listener, PeerFilter, Stream};
 use tracing::{info, warn};
 
 use cli::Cli;
@@ -78,8 +78,11 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     }
     let limits = if cli.listen { limits(cli, &addr)? } else { Limits::default() };
     if let Some(to) = &cli.relay {
-        return relay(cli, &addr, parse_addr(to)?, limits);
+        let to = parse_addr(to)?;
+        cli.connect.check_vsock_buffer([&addr, &to])?;
+        return relay(cli, &addr, to, limits);
     }
+    cli.connect.check_vsock_buffer([&addr])?;
     let mode = if cli.echo {
         Mode::Echo
     } else if let Some(cmd) = &cli.exec {
@@ -98,7 +101,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 "connected to {} (hyperkit never confirms: if nothing listens in the guest, this shows as end-of-file)",
                 stream.peer_addr()
             ),
-            _ => info!("connected to {}", stream.peer_addr()),
+            _ => info!("connected to {}{}", stream.peer_addr(), serve::window_note(&stream)),
         }
         serve(stream, &mode, cli)
     }
@@ -126,7 +129,7 @@ fn probe(addr: &Addr, cli: &Cli) -> Result<(), Failure> {
 const HYPERKIT_VERDICT: Duration = Duration::from_millis(250);
 
 fn listen(cli: &Cli, addr: &Addr, mode: Mode, limits: Limits) -> Result<(), Failure> {
-    let listener = Listener::bind_with(addr, &ListenOptions::new().mode(cli.mode))?;
+    let listener = Listener::bind_with(addr, &cli.connect.listen_options().mode(cli.mode))?;
     info!("listening on {}", listener.local_addr());
     if !(cli.keep_open || cli.echo) {
         let stream = serve::accept_admitted(&listener, limits.filter.as_ref())?;
@@ -241,7 +244,7 @@ fn short_transfer(peer: &str, received: u64, expected: u64) -> io::Error {
 
 fn relay(cli: &Cli, from: &Addr, to: Addr, limits: Limits) -> Result<(), Failure> {
     let plan = relay::Plan {
-        listen: ListenOptions::new().mode(cli.mode),
+        listen: cli.connect.listen_options().mode(cli.mode),
         connect: cli.connect.options(),
         keep_open: cli.keep_open,
         idle: cli.idle_timeout,

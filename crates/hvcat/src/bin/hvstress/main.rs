@@ -3,8 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use hvsock::{ListenOptions, Listener};
-use hvtools::conventions::{parse_addr, ConnectArgs, Failure};
+use hvtools::conventions::{ConnectArgs, Failure};
 use hvtools::stress::{self, Plan};
 use hvtools::{human_bytes, parse_size};
 
@@ -75,7 +74,7 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> Result<(), Failure> {
     if let Some(uri) = &cli.server {
-        let listener = Listener::bind_with(&parse_addr(uri)?, &ListenOptions::new())?;
+        let listener = cli.connect.listen(uri)?;
         tracing::info!("echoing on {}", listener.local_addr());
         if cli.framed {
             hvtools::serve_each(&listener, |stream| hvtools::echo_framed(stream).map(drop));
@@ -86,7 +85,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
     });
     let plan = Plan {
-        addr: parse_addr(cli.client.as_deref().unwrap_or_default())?,
+        addr: cli.connect.client_addr(cli.client.as_deref().unwrap_or_default())?,
         parallel: cli.parallel,
         connections: cli.connections,
         max_len: cli.max_len,
