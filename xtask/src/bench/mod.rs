@@ -9,8 +9,9 @@ use crate::util::{self, Result};
 const USAGE: &str = "\
 usage: cargo xtask bench [lab|relay] [OPTIONS]   (no command: lab, then relay)
   lab   [--mib N] [--host-mib N] [--runs N] [--route NAME].. [--tool NAME].. [--no-hvbench]
-        [--no-framed | --framed-only]
-        hvcat vs socat vs raw through the lab guest, hvbench framed vs plain
+        [--no-framed | --framed-only] [--no-windows | --windows-only]
+        hvcat vs socat vs raw through the lab guest, hvbench framed vs plain,
+        the vsock window (--vsock-buffer) swept from 64K to 4M
         (docs/performance.md)
   relay [--idle N] [--idle-socat N] [--active N] [--mib N]";
 
@@ -33,6 +34,11 @@ pub fn main(args: &[String]) -> Result<()> {
                 if flag == "--no-framed" || flag == "--framed-only" {
                     plan.framed = flag == "--framed-only";
                     plan.framed_only = plan.framed;
+                    continue;
+                }
+                if flag == "--no-windows" || flag == "--windows-only" {
+                    plan.windows = flag == "--windows-only";
+                    plan.windows_only = plan.windows;
                     continue;
                 }
                 if flag == "--route" {

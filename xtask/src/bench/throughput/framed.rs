@@ -64,14 +64,8 @@ impl<'c, 'l> Bench<'c, 'l> {
 
 /// Adds the samples of one hvbench `--json` report.
 fn record(rates: &mut Rates, route: &'static str, framed: bool, json: &str) {
-    for sample in json.split("{\"direction\":\"").skip(1) {
-        let direction = sample.split('"').next().unwrap_or("").to_string();
-        let field = |name: &str| -> Option<f64> {
-            let at = sample.find(&format!("\"{name}\":"))? + name.len() + 3;
-            sample[at..].split([',', '}']).next()?.parse().ok()
-        };
-        let (Some(size), Some(rate)) = (field("write_size"), field("mb_per_s")) else { continue };
-        let entry = rates.entry((route, direction, size as u64)).or_default();
+    for (direction, size, rate) in super::hvbench::samples(json) {
+        let entry = rates.entry((route, direction, size)).or_default();
         if framed { &mut entry.1 } else { &mut entry.0 }.push(rate);
     }
 }

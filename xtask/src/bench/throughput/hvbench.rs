@@ -60,3 +60,19 @@ impl<'c, 'l> Bench<'c, 'l> {
         Ok(())
     }
 }
+
+/// The samples of one hvbench `--json` report: (direction, write size, MB/s) each.
+pub(super) fn samples(json: &str) -> Vec<(String, u64, f64)> {
+    let mut out = Vec::new();
+    for sample in json.split("{\"direction\":\"").skip(1) {
+        let direction = sample.split('"').next().unwrap_or("").to_string();
+        let field = |name: &str| -> Option<f64> {
+            let at = sample.find(&format!("\"{name}\":"))? + name.len() + 3;
+            sample[at..].split([',', '}']).next()?.parse().ok()
+        };
+        if let (Some(size), Some(rate)) = (field("write_size"), field("mb_per_s")) {
+            out.push((direction, size as u64, rate));
+        }
+    }
+    out
+}

@@ -28,6 +28,7 @@ mod hvbench;
 mod procs;
 mod routes;
 mod tools;
+mod window;
 
 use std::io::Read;
 use std::os::unix::net::UnixListener;
@@ -59,6 +60,10 @@ pub struct Plan {
     pub framed: bool,
     /// Only the framed/plain comparison.
     pub framed_only: bool,
+    /// Also sweep the vsock credit window.
+    pub windows: bool,
+    /// Only the window sweep.
+    pub windows_only: bool,
     /// Only these routes (by [`ROUTE_KEYS`]); all if empty.
     pub routes: Vec<String>,
     /// Only these tools (by [`TOOL_KEYS`]); all if empty.
@@ -80,6 +85,8 @@ impl Default for Plan {
             hvbench: true,
             framed: true,
             framed_only: false,
+            windows: true,
+            windows_only: false,
             routes: Vec::new(),
             tools: Vec::new(),
         }
@@ -117,6 +124,9 @@ pub fn run(plan: &Plan) -> Result<()> {
     let mut bench = Bench::new(&mut ctx, plan)?;
     if plan.framed_only {
         return bench.framed_vs_plain(plan.runs);
+    }
+    if plan.windows_only {
+        return bench.window_sweep(plan.runs);
     }
     let mark_cost = bench.mark_cost()?;
     println!(
@@ -161,6 +171,9 @@ pub fn run(plan: &Plan) -> Result<()> {
     print_table(&results, bench.bytes, bench.host_bytes);
     if plan.hvbench {
         bench.hvbench()?;
+    }
+    if plan.windows {
+        bench.window_sweep(plan.runs)?;
     }
     if plan.framed {
         bench.framed_vs_plain(plan.runs)?;
