@@ -95,6 +95,7 @@ pub mod idle;
 mod listener;
 mod options;
 mod peer;
+pub mod seqpacket;
 pub mod sockaddr;
 mod stream;
 #[cfg(feature = "tokio")]
@@ -104,11 +105,12 @@ mod transport;
 pub mod uri;
 pub mod windows;
 
-pub use addr::{Addr, HvAddr, HybridAddr, HyperkitAddr, TcpAddr, VmId, VsockAddr};
+pub use addr::{Addr, Endpoint, HvAddr, HybridAddr, HyperkitAddr, SocketKind, TcpAddr, VmId, VsockAddr};
 pub use error::AddrError;
 pub use listener::{Incoming, Listener};
 pub use options::{ConnectOptions, ListenOptions, Retry};
 pub use peer::{PeerCredentials, PeerFilter};
+pub use seqpacket::{MessageTooLong, Seqpacket, SeqpacketListener};
 pub use stream::Stream;
 pub use uri::{ParseError, Reason};
 

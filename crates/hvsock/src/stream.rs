@@ -66,25 +66,8 @@ impl Stream {
     /// With [`ConnectOptions::retry`], failures that may pass are retried with backoff;
     /// each retry is logged at `info` level through `tracing`.
     pub fn connect_with(addr: &Addr, options: &ConnectOptions) -> io::Result<Stream> {
-        let mut attempt = 1;
-        loop {
-            match transport::connect(addr, options) {
-                Ok(connected) => {
-                    return Ok(Stream {
-                        socket: connected.socket,
-                        local: connected.local,
-                        peer: addr.clone(),
-                    })
-                }
-                Err(e) if may_pass(&e) && options.retry.allows(attempt) => {
-                    let wait = Retry::backoff(attempt);
-                    tracing::info!("{e}; trying again in {wait:?} (attempt {})", attempt + 1);
-                    thread::sleep(wait);
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let connected = with_retries(options, || transport::connect(addr, options))?;
+        Ok(Stream { socket: connected.socket, local: connected.local, peer: addr.clone() })
     }
 
     pub(crate) fn from_accepted(socket: Socket, local: Addr, peer: Addr) -> Stream {
@@ -201,12 +184,33 @@ const SHORTEST_TIMEOUT: Duration = Duration::from_millis(1);
 /// A read or write timeout as the socket option takes it: zero refused, as `std` does
 /// (for the socket it would mean "forever"), anything shorter than the system can hold
 /// rounded up to [`SHORTEST_TIMEOUT`].
-fn socket_timeout(timeout: Option<Duration>) -> io::Result<Option<Duration>> {
+pub(crate) fn socket_timeout(timeout: Option<Duration>) -> io::Result<Option<Duration>> {
     match timeout {
         Some(timeout) if timeout.is_zero() => {
             Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot set a 0 duration timeout"))
         }
         timeout => Ok(timeout.map(|t| t.max(SHORTEST_TIMEOUT))),
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails in a way that cannot pass, or `options`'
+/// retries are used up, waiting [`Retry::backoff`] between attempts (each retry logged
+/// at `info` level).
+pub(crate) fn with_retries<T>(
+    options: &ConnectOptions,
+    mut attempt: impl FnMut() -> io::Result<T>,
+) -> io::Result<T> {
+    let mut tries = 1;
+    loop {
+        match attempt() {
+            Err(e) if may_pass(&e) && options.retry.allows(tries) => {
+                let wait = Retry::backoff(tries);
+                tracing::info!("{e}; trying again in {wait:?} (attempt {})", tries + 1);
+                thread::sleep(wait);
+                tries += 1;
+            }
+            result => return result,
+        }
     }
 }
 
