@@ -128,8 +128,8 @@ where
     }
 }
 
-/// Counts the connections being served, against an optional maximum.
-struct Slots {
+/// Counts the connections being served, against an optional maximum (`-m`).
+pub struct Slots {
     max: Option<usize>,
     open: Mutex<usize>,
     freed: Condvar,
@@ -137,10 +137,11 @@ struct Slots {
 }
 
 /// One connection's place; given back when dropped.
-struct Slot(Arc<Slots>);
+pub struct Slot(Arc<Slots>);
 
 impl Slots {
-    fn new(max: Option<usize>) -> Slots {
+    /// Room for `max` connections at once (`None`: no limit).
+    pub fn new(max: Option<usize>) -> Slots {
         Slots { max, open: Mutex::new(0), freed: Condvar::new(), said: AtomicBool::new(false) }
     }
 
@@ -149,7 +150,7 @@ impl Slots {
     }
 
     /// Waits until fewer than the maximum are open.
-    fn wait_for_room(&self) {
+    pub fn wait_for_room(&self) {
         let Some(max) = self.max else { return };
         let mut open = self.lock();
         if *open >= max {
@@ -160,7 +161,8 @@ impl Slots {
         }
     }
 
-    fn take(slots: &Arc<Slots>) -> Slot {
+    /// Takes a place, given back when the [`Slot`] is dropped.
+    pub fn take(slots: &Arc<Slots>) -> Slot {
         *slots.lock() += 1;
         Slot(Arc::clone(slots))
     }
