@@ -8,7 +8,8 @@
 //! that says so ([`MessageTooLong`]), never silently cut short; [`Seqpacket::recv_vec`]
 //! receives into a buffer that grows to fit, [`Seqpacket::next_message_len`] tells the
 //! next one's length first. An empty message is a message: `recv` returns `Some(0)` for
-//! it and `None` at the end.
+//! it and `None` at the end. (vsock cannot carry one: Linux sends nothing for an empty
+//! `SOCK_SEQPACKET` message there, so [`Seqpacket::send`] refuses it.)
 //!
 //! Other transports have no message mode (hybrid vsock and hyperkit are byte streams
 //! through a VMM's Unix socket, Hyper-V sockets are stream sockets only, TCP is a
@@ -26,6 +27,7 @@ pub(crate) mod sys;
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::Shutdown;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use socket2::Socket;
@@ -55,6 +57,8 @@ pub struct Seqpacket {
     family: Family,
     local: Addr,
     peer: Addr,
+    /// Cleared once the kernel has refused a peek: `recv_vec` then asks no more.
+    peeks: AtomicBool,
 }
 
 impl Seqpacket {
@@ -87,11 +91,11 @@ impl Seqpacket {
         let (socket, family, target) = sys::dial(addr, options)?;
         connect(&socket, &target, deadline).map_err(|e| sys::explain_connect(e, addr))?;
         let local = sys::local_addr(&socket, family)?;
-        Ok(Seqpacket { socket, family, local, peer: addr.clone() })
+        Ok(Seqpacket::from_parts(socket, family, local, addr.clone()))
     }
 
     pub(crate) fn from_parts(socket: Socket, family: Family, local: Addr, peer: Addr) -> Seqpacket {
-        Seqpacket { socket, family, local, peer }
+        Seqpacket { socket, family, local, peer, peeks: AtomicBool::new(true) }
     }
 
     #[cfg(all(feature = "tokio", unix))]
@@ -101,7 +105,11 @@ impl Seqpacket {
 
     /// Sends `msg` as one message (`send(2)` with `MSG_NOSIGNAL`): whole, or an error —
     /// `EMSGSIZE`, explained, for one longer than the connection carries at once.
+    ///
+    /// An empty message is refused on vsock (`ErrorKind::InvalidInput`): Linux sends
+    /// nothing for one there, and the peer would never see it.
     pub fn send(&self, msg: &[u8]) -> io::Result<()> {
+        message::sendable(msg.len(), self.family)?;
         sent(sys::send(&self.socket, msg), msg.len())
     }
 
@@ -123,10 +131,15 @@ impl Seqpacket {
     /// `MSG_PEEK` came to its `SOCK_SEQPACKET`), `buf` is grown to the largest message
     /// a peer can send (`SO_VM_SOCKETS_BUFFER_SIZE`).
     pub fn recv_vec(&self, buf: &mut Vec<u8>) -> io::Result<Option<usize>> {
-        let room = match self.next_message_len() {
+        let peeked =
+            if self.peeks.load(Ordering::Relaxed) { self.next_message_len() } else { Err(no_peek()) };
+        let room = match peeked {
             Ok(Some(len)) => len,
             Ok(None) => return Ok(None),
-            Err(e) if sys::cannot_peek(&e) => sys::largest_message(&self.socket)?,
+            Err(e) if e.kind() == io::ErrorKind::Unsupported => {
+                self.peeks.store(false, Ordering::Relaxed);
+                sys::largest_message(&self.socket)?
+            }
             Err(e) => return Err(e),
         };
         recv_into_vec(buf, room, |spare| sys::recv(&self.socket, spare, false), self.family)
@@ -134,10 +147,11 @@ impl Seqpacket {
 
     /// The length of the next message, waiting for one (`recvmsg(2)` with
     /// `MSG_PEEK | MSG_TRUNC`): `Some(len)`, or `None` at the end. The message stays
-    /// on the socket. Fails with `EOPNOTSUPP` on vsock where the kernel cannot peek at
-    /// a message.
+    /// on the socket. Fails with `ErrorKind::Unsupported` on vsock where the kernel
+    /// cannot peek at a message (Linux 6.1, for one).
     pub fn next_message_len(&self) -> io::Result<Option<usize>> {
-        Ok(message::peeked(sys::recv(&self.socket, &mut [], true)?, self.family))
+        let raw = sys::recv(&self.socket, &mut [], true).map_err(|e| sys::explain_peek(e, self.family))?;
+        Ok(message::peeked(raw, self.family))
     }
 
     /// `shutdown(2)`: `Shutdown::Write` ends the messages this end sends (the peer's
@@ -200,12 +214,14 @@ impl Seqpacket {
     /// `dup(2)` (`F_DUPFD_CLOEXEC`): another handle on the same connection, for a
     /// sender and a receiver on two threads.
     pub fn try_clone(&self) -> io::Result<Seqpacket> {
-        Ok(Seqpacket {
-            socket: self.socket.try_clone()?,
-            family: self.family,
-            local: self.local.clone(),
-            peer: self.peer.clone(),
-        })
+        let clone = Seqpacket::from_parts(
+            self.socket.try_clone()?,
+            self.family,
+            self.local.clone(),
+            self.peer.clone(),
+        );
+        clone.peeks.store(self.peeks.load(Ordering::Relaxed), Ordering::Relaxed);
+        Ok(clone)
     }
 
     /// `SO_ERROR`: the pending error, if any.
@@ -217,6 +233,11 @@ impl Seqpacket {
     pub fn as_socket(&self) -> &Socket {
         &self.socket
     }
+}
+
+/// The stand-in for a peek not tried again: the kernel refused one before.
+pub(crate) fn no_peek() -> io::Error {
+    io::Error::from(io::ErrorKind::Unsupported)
 }
 
 /// `addr` as a message-mode URI (`vsock+seqpacket://...`), for messages.

@@ -1,5 +1,6 @@
-//! Message mode of the stress run: each connection sends messages of random size (or
-//! all of one size), then shuts down for writing; every echoed message must come back
+//! Message mode of the stress run: each connection sends messages of random size, 0 to
+//! the largest (1 to it over vsock, which carries no empty message), or all of one
+//! size, then shuts down for writing; every echoed message must come back
 //! alone (its boundary where it was sent), whole, in order, and no more of them.
 
 use std::io;
@@ -16,13 +17,18 @@ use crate::payload::Rng;
 /// and for the checker.
 struct Messages {
     rng: Rng,
+    /// 1 over vsock, which cannot carry an empty message (hvsock refuses one); else 0.
+    min_len: u64,
     max_len: u64,
     fixed_size: bool,
 }
 
 impl Messages {
     fn next(&mut self, buf: &mut Vec<u8>) {
-        let len = if self.fixed_size { self.max_len } else { self.rng.up_to(self.max_len) };
+        let len = match self.fixed_size {
+            true => self.max_len,
+            false => self.min_len + self.rng.up_to(self.max_len.saturating_sub(self.min_len)),
+        };
         buf.resize(len as usize, 0);
         self.rng.fill(buf);
     }
@@ -31,8 +37,13 @@ impl Messages {
 /// Connection number `index`, in message mode.
 pub(super) fn one(plan: &Plan, messages: &MessagePlan, index: u64) -> Outcome {
     let started = Instant::now();
-    let sequence =
-        || Messages { rng: rng_of(plan, index), max_len: plan.max_len, fixed_size: messages.fixed_size };
+    let min_len = u64::from(matches!(plan.addr, hvsock::Addr::Vsock(_)));
+    let sequence = || Messages {
+        rng: rng_of(plan, index),
+        min_len,
+        max_len: plan.max_len.max(min_len),
+        fixed_size: messages.fixed_size,
+    };
     let conn = match Seqpacket::connect_with(&plan.addr, &plan.connect) {
         Ok(conn) => conn,
         Err(e) => return Outcome::Failed(format!("connection {index}: {e}")),

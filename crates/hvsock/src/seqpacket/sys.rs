@@ -136,18 +136,24 @@ type Control = [u64; 4];
 /// `recvmsg(2)` of one message into `buf`, with `MSG_TRUNC` (the return value is the
 /// whole message's length), `MSG_CMSG_CLOEXEC`, and `MSG_PEEK` if `peek`; retried on
 /// `EINTR`.
+///
+/// An empty `buf` is received into a byte of scratch instead (whose contents no caller
+/// sees: any message then is longer than `buf`): vsock answers a receive into no room
+/// with 0 at once, as if at the end, without looking at what is queued.
 pub(crate) fn recv(socket: &Socket, buf: &mut [MaybeUninit<u8>], peek: bool) -> io::Result<Raw> {
     let flags = libc::MSG_TRUNC | libc::MSG_CMSG_CLOEXEC | if peek { libc::MSG_PEEK } else { 0 };
+    let mut scratch = [MaybeUninit::<u8>::uninit(); 1];
+    let room = if buf.is_empty() { &mut scratch[..] } else { buf };
     loop {
         let mut control: Control = [0; 4];
-        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+        let mut iov = libc::iovec { iov_base: room.as_mut_ptr().cast(), iov_len: room.len() };
         // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths).
         let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
         msg.msg_iov = &mut iov;
         msg.msg_iovlen = 1;
         msg.msg_control = control.as_mut_ptr().cast();
         msg.msg_controllen = std::mem::size_of::<Control>() as _;
-        // SAFETY: `msg` points at one iovec over `buf` (writable for its length) and at
+        // SAFETY: `msg` points at one iovec over `room` (writable for its length) and at
         // `control` (writable for msg_controllen bytes); all outlive the call.
         let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, flags) };
         if n < 0 {
@@ -164,10 +170,18 @@ pub(crate) fn recv(socket: &Socket, buf: &mut [MaybeUninit<u8>], peek: bool) -> 
     }
 }
 
-/// Whether a peek failed because the socket cannot peek at a message (vsock before
-/// `MSG_PEEK` came to `SOCK_SEQPACKET`).
-pub(crate) fn cannot_peek(err: &io::Error) -> bool {
-    err.raw_os_error() == Some(libc::EOPNOTSUPP)
+/// Says what a failed peek (`MSG_PEEK`) on a `family` socket means: vsock before
+/// `MSG_PEEK` came to its `SOCK_SEQPACKET` (Linux 6.1 in the lab) refuses it, with
+/// `EOPNOTSUPP` from the transport, which `af_vsock` passes up as `ENOMEM`. That
+/// becomes an `ErrorKind::Unsupported` error saying so.
+pub(crate) fn explain_peek(err: io::Error, family: Family) -> io::Error {
+    match (family, err.raw_os_error()) {
+        (Family::Vsock, Some(libc::EOPNOTSUPP | libc::ENOMEM)) => error(
+            io::ErrorKind::Unsupported,
+            format!("this kernel's vsock cannot peek at a message (MSG_PEEK on SOCK_SEQPACKET; {err}): receive with recv_vec, which needs no peek"),
+        ),
+        _ => err,
+    }
 }
 
 /// `send(2)` of one message with `MSG_NOSIGNAL`, retried on `EINTR`; the count sent.

@@ -40,8 +40,8 @@ pub(crate) fn recv(_: &Socket, _: &mut [MaybeUninit<u8>], _: bool) -> io::Result
     Err(unsupported())
 }
 
-pub(crate) fn cannot_peek(_: &io::Error) -> bool {
-    false
+pub(crate) fn explain_peek(err: io::Error, _: Family) -> io::Error {
+    err
 }
 
 pub(crate) fn send(_: &Socket, _: &[u8]) -> io::Result<usize> {

@@ -168,6 +168,7 @@ fn stdio(conn: Seqpacket, pump: &Arc<Pump>, format: Format, cli: &Cli) -> io::Re
                             if sender.peer_gone() {
                                 pump.put_back(msg); // gone before it could take it
                             }
+                            let _ = sender.shutdown(Shutdown::Both); // ends the receiving side too
                             break Err(named(e, "sending to", &peer));
                         }
                     }

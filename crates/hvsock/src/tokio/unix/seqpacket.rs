@@ -4,6 +4,7 @@
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::Shutdown;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use socket2::Socket;
 use tokio::io::unix::AsyncFd;
@@ -39,6 +40,8 @@ pub struct Seqpacket {
     family: Family,
     local: Addr,
     peer: Addr,
+    /// Cleared once the kernel has refused a peek: `recv_vec` then asks no more.
+    peeks: AtomicBool,
 }
 
 impl Seqpacket {
@@ -57,7 +60,7 @@ impl Seqpacket {
                     .await
                     .map_err(|e| sys::explain_connect(e, addr))?;
                 let local = sys::local_addr(io.get_ref(), family)?;
-                Ok(Seqpacket { io, family, local, peer: addr.clone() })
+                Ok(Seqpacket { io, family, local, peer: addr.clone(), peeks: AtomicBool::new(true) })
             };
             let result = match crate::transport::deadline(options) {
                 Some(deadline) => tokio::time::timeout_at(deadline.into(), attempt)
@@ -75,7 +78,7 @@ impl Seqpacket {
     pub fn from_std(conn: crate::Seqpacket) -> io::Result<Seqpacket> {
         let (socket, family, local, peer) = conn.into_parts();
         socket.set_nonblocking(true)?;
-        Ok(Seqpacket { io: super::register(socket)?, family, local, peer })
+        Ok(Seqpacket { io: super::register(socket)?, family, local, peer, peeks: AtomicBool::new(true) })
     }
 
     /// The blocking connection again.
@@ -88,6 +91,7 @@ impl Seqpacket {
     /// Sends `msg` as one message once the socket has room; see
     /// [`crate::Seqpacket::send`].
     pub async fn send(&self, msg: &[u8]) -> io::Result<()> {
+        crate::seqpacket::message::sendable(msg.len(), self.family)?;
         let sent = self.io.async_io(Interest::WRITABLE, |socket| sys::send(socket, msg)).await;
         crate::seqpacket::sent(sent, msg.len())
     }
@@ -108,10 +112,17 @@ impl Seqpacket {
     /// [`crate::Seqpacket::recv_vec`].
     pub async fn recv_vec(&self, buf: &mut Vec<u8>) -> io::Result<Option<usize>> {
         loop {
-            let room = match self.next_message_len().await {
+            let peeked = match self.peeks.load(Ordering::Relaxed) {
+                true => self.next_message_len().await,
+                false => Err(crate::seqpacket::no_peek()),
+            };
+            let room = match peeked {
                 Ok(Some(len)) => len,
                 Ok(None) => return Ok(None),
-                Err(e) if sys::cannot_peek(&e) => sys::largest_message(self.io.get_ref())?,
+                Err(e) if e.kind() == io::ErrorKind::Unsupported => {
+                    self.peeks.store(false, Ordering::Relaxed);
+                    sys::largest_message(self.io.get_ref())?
+                }
                 Err(e) => return Err(e),
             };
             let mut guard = self.io.readable().await?;
@@ -128,7 +139,11 @@ impl Seqpacket {
     /// The length of the next message once there is one, leaving it on the socket;
     /// see [`crate::Seqpacket::next_message_len`].
     pub async fn next_message_len(&self) -> io::Result<Option<usize>> {
-        let raw = self.io.async_io(Interest::READABLE, |socket| sys::recv(socket, &mut [], true)).await?;
+        let raw = self
+            .io
+            .async_io(Interest::READABLE, |socket| sys::recv(socket, &mut [], true))
+            .await
+            .map_err(|e| sys::explain_peek(e, self.family))?;
         Ok(crate::seqpacket::message::peeked(raw, self.family))
     }
 
