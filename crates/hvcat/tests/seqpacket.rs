@@ -87,6 +87,7 @@ fn keep_open_serves_connection_after_connection_with_the_library_as_peer() {
         let mut out = server.stdout.take().unwrap();
         std::thread::sleep(Duration::from_millis(300));
         let _ = server.kill();
+        let _ = server.wait();
         let mut text = String::new();
         std::io::Read::read_to_string(&mut out, &mut text).unwrap();
         text

@@ -28,7 +28,7 @@ impl Messages {
     /// The next message into `buf`.
     fn next(&mut self, buf: &mut Vec<u8>) {
         let len = (self.next_u64() % (64 * 1024 + 1)) as usize;
-        let len = if self.1 % EMPTY_EVERY == 0 { 0 } else { len };
+        let len = if self.1.is_multiple_of(EMPTY_EVERY) { 0 } else { len };
         self.1 += 1;
         buf.clear();
         let mut word = self.next_u64();
