@@ -8,6 +8,7 @@
 //! | hyperkit | `hyperkit://:PORT/DIR` | macOS hosts of hyperkit VMs (Docker Desktop, LinuxKit) |
 //! | hybrid vsock | `hybrid://:PORT/UDS` | hosts of Firecracker, Cloud Hypervisor, vhost-device-vsock VMs |
 //! | Unix, TCP | `unix:///PATH`, `tcp://HOST:PORT` | vfkit / krunkit per-port sockets, relays |
+//! | message mode (`SOCK_SEQPACKET`) | `vsock+seqpacket://CID:PORT`, `unix+seqpacket:///PATH` | Linux vsock and Unix sockets: [`Seqpacket`] |
 //!
 //! [`Stream`] and [`Listener`] work like `std::net`'s `TcpStream` and `TcpListener`:
 //! parse a URI into an [`Addr`], then `connect` or `bind`. The shortest working example
@@ -77,6 +78,22 @@
 //! stream.shutdown(Shutdown::Write)?;
 //! let mut reply = Vec::new();
 //! stream.read_to_end(&mut reply)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! **Message mode** (`SOCK_SEQPACKET`, Linux vsock and Unix sockets): [`Seqpacket`]
+//! and [`SeqpacketListener`] keep the boundary of every message, on the same
+//! addresses. On a command line it is asked for with a `+seqpacket` scheme suffix,
+//! parsed as an [`Endpoint`]; other transports are refused as not supporting it.
+//!
+//! ```no_run
+//! let endpoint: hvsock::Endpoint = "vsock+seqpacket://2:5000".parse()?;
+//! let conn = hvsock::Seqpacket::connect(&endpoint.addr)?;
+//! conn.send(b"one message")?;
+//! let mut reply = Vec::new();
+//! if let Some(len) = conn.recv_vec(&mut reply)? {
+//!     println!("a reply of {len} bytes");
+//! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
