@@ -9,14 +9,11 @@
 
 use std::io::{self, BufRead, Write};
 use std::net::Shutdown;
-use std::sync::Arc;
 use std::thread;
 
-use hvsock::{Addr, PeerFilter, Seqpacket, SeqpacketListener};
-use tracing::{info, warn};
-
 use crate::named;
-use crate::serve::{admits, Limits, Slots, ACCEPT_PAUSE};
+use crate::serve::{admits, Accepting, Dispatch, Limits};
+use hvsock::{Addr, PeerFilter, Seqpacket, SeqpacketListener};
 
 /// How messages are written on a byte stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,34 +151,27 @@ pub fn describe(conn: &Seqpacket) -> String {
 
 /// Serves message-mode connections on `listener` forever, each on a thread of its own
 /// with `handler`, within `limits` (each connection logged if `announce`): the accept
-/// loop of `hvcat -l --echo`, `--relay` and `hvstress -s` in message mode. A failed
-/// accept or thread is logged and the loop pauses [`ACCEPT_PAUSE`].
+/// loop of `hvcat -l --echo`, `--relay` and `hvstress -s` in message mode.
 pub fn serve<H>(listener: &SeqpacketListener, limits: &Limits, announce: bool, handler: H) -> !
 where
     H: Fn(Seqpacket) + Send + Sync + 'static,
 {
-    let (handler, slots) = (Arc::new(handler), Arc::new(Slots::new(limits.max_conns)));
-    loop {
-        slots.wait_for_room();
-        let conn = match accept_admitted(listener, limits.filter.as_ref()) {
-            Ok(conn) => conn,
-            Err(e) => {
-                warn!("{e}");
-                thread::sleep(ACCEPT_PAUSE);
-                continue;
-            }
-        };
-        if announce {
-            info!("{}", describe(&conn));
-        }
-        let (slot, handler, name) = (Slots::take(&slots), Arc::clone(&handler), peer_name(&conn));
-        if let Err(e) = thread::Builder::new().spawn(move || {
-            handler(conn);
-            drop(slot);
-        }) {
-            warn!("{name}: cannot start a thread for the connection ({e}); closed it");
-            thread::sleep(ACCEPT_PAUSE);
-        }
+    crate::serve::serve(listener, limits, Dispatch::Thread, announce, handler)
+}
+
+impl Accepting for SeqpacketListener {
+    type Conn = Seqpacket;
+
+    fn accept_admitted(&self, filter: Option<&PeerFilter>) -> io::Result<Seqpacket> {
+        accept_admitted(self, filter)
+    }
+
+    fn describe(conn: &Seqpacket) -> String {
+        describe(conn)
+    }
+
+    fn peer_name(conn: &Seqpacket) -> String {
+        peer_name(conn)
     }
 }
 

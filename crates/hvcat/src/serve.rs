@@ -83,20 +83,50 @@ pub fn say_full(max: usize, said: &AtomicBool) {
     }
 }
 
+/// A listener the accept loop ([`serve`]) can serve: a byte-stream [`Listener`], or a
+/// message-mode [`hvsock::SeqpacketListener`] (`crate::messages`).
+pub trait Accepting {
+    /// What it accepts.
+    type Conn: Send + 'static;
+    /// The next connection `filter` admits; refused ones are closed and logged.
+    fn accept_admitted(&self, filter: Option<&PeerFilter>) -> io::Result<Self::Conn>;
+    /// What `-v` says of an accepted connection.
+    fn describe(conn: &Self::Conn) -> String;
+    /// The connection's peer, for messages.
+    fn peer_name(conn: &Self::Conn) -> String;
+}
+
+impl Accepting for Listener {
+    type Conn = Stream;
+
+    fn accept_admitted(&self, filter: Option<&PeerFilter>) -> io::Result<Stream> {
+        accept_admitted(self, filter)
+    }
+
+    fn describe(conn: &Stream) -> String {
+        describe(conn)
+    }
+
+    fn peer_name(conn: &Stream) -> String {
+        peer_name(conn)
+    }
+}
+
 /// Serves connections on `listener` forever with `handler`, within `limits`; with
 /// `announce`, each accepted connection is logged (at info level, in accept order) as
 /// [`describe`] says. Nothing a client does stops the loop: a failed accept or a thread
 /// that cannot be started is logged, that connection closed, and the loop pauses
 /// [`ACCEPT_PAUSE`].
-pub fn serve<H>(listener: &Listener, limits: &Limits, dispatch: Dispatch, announce: bool, handler: H) -> !
+pub fn serve<L, H>(listener: &L, limits: &Limits, dispatch: Dispatch, announce: bool, handler: H) -> !
 where
-    H: Fn(Stream) + Send + Sync + 'static,
+    L: Accepting,
+    H: Fn(L::Conn) + Send + Sync + 'static,
 {
     let handler = Arc::new(handler);
     let slots = Arc::new(Slots::new(limits.max_conns));
     loop {
         slots.wait_for_room();
-        let stream = match accept_admitted(listener, limits.filter.as_ref()) {
+        let stream = match listener.accept_admitted(limits.filter.as_ref()) {
             Ok(stream) => stream,
             Err(e) => {
                 warn!("{e}");
@@ -105,7 +135,7 @@ where
             }
         };
         if announce {
-            info!("{}", describe(&stream));
+            info!("{}", L::describe(&stream));
         }
         let slot = Slots::take(&slots);
         match dispatch {
@@ -114,7 +144,7 @@ where
                 drop(slot);
             }
             Dispatch::Thread => {
-                let (handler, name) = (Arc::clone(&handler), peer_name(&stream));
+                let (handler, name) = (Arc::clone(&handler), L::peer_name(&stream));
                 let spawned = thread::Builder::new().spawn(move || {
                     handler(stream);
                     drop(slot);
@@ -128,8 +158,8 @@ where
     }
 }
 
-/// Counts the connections being served, against an optional maximum (`-m`).
-pub struct Slots {
+/// Counts the connections being served, against an optional maximum.
+struct Slots {
     max: Option<usize>,
     open: Mutex<usize>,
     freed: Condvar,
@@ -137,11 +167,10 @@ pub struct Slots {
 }
 
 /// One connection's place; given back when dropped.
-pub struct Slot(Arc<Slots>);
+struct Slot(Arc<Slots>);
 
 impl Slots {
-    /// Room for `max` connections at once (`None`: no limit).
-    pub fn new(max: Option<usize>) -> Slots {
+    fn new(max: Option<usize>) -> Slots {
         Slots { max, open: Mutex::new(0), freed: Condvar::new(), said: AtomicBool::new(false) }
     }
 
@@ -150,7 +179,7 @@ impl Slots {
     }
 
     /// Waits until fewer than the maximum are open.
-    pub fn wait_for_room(&self) {
+    fn wait_for_room(&self) {
         let Some(max) = self.max else { return };
         let mut open = self.lock();
         if *open >= max {
@@ -161,8 +190,7 @@ impl Slots {
         }
     }
 
-    /// Takes a place, given back when the [`Slot`] is dropped.
-    pub fn take(slots: &Arc<Slots>) -> Slot {
+    fn take(slots: &Arc<Slots>) -> Slot {
         *slots.lock() += 1;
         Slot(Arc::clone(slots))
     }

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use socket2::Socket;
 
 use crate::error::context_uri;
-use crate::stream::{socket_timeout, with_retries};
+use crate::stream::{socket_options, with_retries};
 use crate::{Addr, ConnectOptions, Endpoint, SocketKind};
 pub use listener::SeqpacketListener;
 pub(crate) use message::Family;
@@ -185,32 +185,6 @@ impl Seqpacket {
         crate::peer::credentials(&self.socket)
     }
 
-    /// `SO_RCVTIMEO`: `recv` fails with `WouldBlock` after `timeout` (`None`: never); a
-    /// zero timeout is an `InvalidInput` error, as in std.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.socket.set_read_timeout(socket_timeout(timeout)?)
-    }
-
-    /// `SO_SNDTIMEO`: `send` fails with `WouldBlock` after `timeout`.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.socket.set_write_timeout(socket_timeout(timeout)?)
-    }
-
-    /// The current `SO_RCVTIMEO`.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        self.socket.read_timeout()
-    }
-
-    /// The current `SO_SNDTIMEO`.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        self.socket.write_timeout()
-    }
-
-    /// `O_NONBLOCK`: `send` and `recv` fail with `WouldBlock` instead of waiting.
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.socket.set_nonblocking(nonblocking)
-    }
-
     /// `dup(2)` (`F_DUPFD_CLOEXEC`): another handle on the same connection, for a
     /// sender and a receiver on two threads.
     pub fn try_clone(&self) -> io::Result<Seqpacket> {
@@ -222,11 +196,6 @@ impl Seqpacket {
         );
         clone.peeks.store(self.peeks.load(Ordering::Relaxed), Ordering::Relaxed);
         Ok(clone)
-    }
-
-    /// `SO_ERROR`: the pending error, if any.
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.socket.take_error()
     }
 
     /// The underlying socket.
@@ -281,4 +250,5 @@ fn connect(_: &Socket, _: &socket2::SockAddr, _: Option<Instant>) -> io::Result<
     Err(crate::error::unsupported("message mode (SOCK_SEQPACKET)"))
 }
 
+socket_options!(Seqpacket);
 crate::handle::impl_os_handle!(Seqpacket);

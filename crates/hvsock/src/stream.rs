@@ -103,30 +103,6 @@ impl Stream {
         Ok(Stream { socket: self.socket.try_clone()?, local: self.local.clone(), peer: self.peer.clone() })
     }
 
-    /// `SO_RCVTIMEO`: reads fail with `WouldBlock`/`TimedOut` after `timeout` (`None`:
-    /// never). As with `TcpStream`, a zero timeout is an `InvalidInput` error, and one too
-    /// short for the system (under 1 µs; 1 ms on Windows) is rounded up, never down to
-    /// the 0 that would mean "wait forever".
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.socket.set_read_timeout(socket_timeout(timeout)?)
-    }
-
-    /// `SO_SNDTIMEO`: writes fail with `WouldBlock`/`TimedOut` after `timeout`; zero and
-    /// tiny timeouts as in [`Stream::set_read_timeout`].
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.socket.set_write_timeout(socket_timeout(timeout)?)
-    }
-
-    /// The current `SO_RCVTIMEO`.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        self.socket.read_timeout()
-    }
-
-    /// The current `SO_SNDTIMEO`.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        self.socket.write_timeout()
-    }
-
     /// `SO_SNDBUF`. (vsock sockets buffer on the receiving side only; see
     /// [`Stream::set_recv_buffer_size`].)
     pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
@@ -148,16 +124,6 @@ impl Stream {
         self.socket.recv_buffer_size()
     }
 
-    /// `O_NONBLOCK` (`FIONBIO` on Windows).
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.socket.set_nonblocking(nonblocking)
-    }
-
-    /// `SO_ERROR`: the pending error, if any.
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.socket.take_error()
-    }
-
     /// The underlying socket.
     pub fn as_socket(&self) -> &Socket {
         &self.socket
@@ -173,6 +139,49 @@ impl Stream {
         (self.socket, self.local, self.peer)
     }
 }
+
+/// Implements, for a type whose `socket` field is a `socket2::Socket`, the socket
+/// options every connection has: read and write timeouts, `O_NONBLOCK`, `SO_ERROR`.
+macro_rules! socket_options {
+    ($type:ty) => {
+        impl $type {
+            /// `SO_RCVTIMEO`: reads fail with `WouldBlock`/`TimedOut` after `timeout`
+            /// (`None`: never). As with `TcpStream`, a zero timeout is an `InvalidInput`
+            /// error, and one too short for the system (under 1 µs; 1 ms on Windows) is
+            /// rounded up, never down to the 0 that would mean "wait forever".
+            pub fn set_read_timeout(&self, timeout: Option<std::time::Duration>) -> std::io::Result<()> {
+                self.socket.set_read_timeout($crate::stream::socket_timeout(timeout)?)
+            }
+
+            /// `SO_SNDTIMEO`: writes fail with `WouldBlock`/`TimedOut` after `timeout`;
+            /// zero and tiny timeouts as for the read timeout.
+            pub fn set_write_timeout(&self, timeout: Option<std::time::Duration>) -> std::io::Result<()> {
+                self.socket.set_write_timeout($crate::stream::socket_timeout(timeout)?)
+            }
+
+            /// The current `SO_RCVTIMEO`.
+            pub fn read_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+                self.socket.read_timeout()
+            }
+
+            /// The current `SO_SNDTIMEO`.
+            pub fn write_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+                self.socket.write_timeout()
+            }
+
+            /// `O_NONBLOCK` (`FIONBIO` on Windows).
+            pub fn set_nonblocking(&self, nonblocking: bool) -> std::io::Result<()> {
+                self.socket.set_nonblocking(nonblocking)
+            }
+
+            /// `SO_ERROR`: the pending error, if any.
+            pub fn take_error(&self) -> std::io::Result<Option<std::io::Error>> {
+                self.socket.take_error()
+            }
+        }
+    };
+}
+pub(crate) use socket_options;
 
 /// The shortest socket timeout the system can hold: `SO_RCVTIMEO` takes a `timeval`
 /// (microseconds) on Unix and milliseconds on Windows; a shorter one would become 0.
@@ -281,6 +290,7 @@ impl Write for Stream {
     }
 }
 
+socket_options!(Stream);
 crate::handle::impl_os_handle!(Stream);
 
 #[cfg(unix)]

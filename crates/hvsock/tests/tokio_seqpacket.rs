@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use hvsock::tokio::{Seqpacket, SeqpacketListener};
 use hvsock::Addr;
-use socket2::{Domain, SockAddr, Socket, Type};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
@@ -28,6 +27,12 @@ fn alone() -> std::sync::MutexGuard<'static, ()> {
 
 const PATIENCE: Duration = Duration::from_millis(3);
 
+/// A connection to `listener` at `addr` and its accepted end.
+async fn connected(listener: &SeqpacketListener, addr: &Addr) -> (Seqpacket, Seqpacket) {
+    let (client, accepted) = tokio::join!(Seqpacket::connect(addr), listener.accept());
+    (client.unwrap(), accepted.unwrap().0)
+}
+
 #[test]
 fn cancelled_accept_connect_and_receive_leave_nothing_behind() {
     let _alone = alone();
@@ -38,8 +43,7 @@ fn cancelled_accept_connect_and_receive_leave_nothing_behind() {
         let before = open_fds();
         for i in 0..50u32 {
             assert!(tokio::time::timeout(PATIENCE, listener.accept()).await.is_err(), "nothing to accept");
-            let (client, accepted) = tokio::join!(Seqpacket::connect(&addr), listener.accept());
-            let (client, server) = (client.unwrap(), accepted.unwrap().0);
+            let (client, server) = connected(&listener, &addr).await;
             let mut buf = [0u8; 64];
             let mut grown = Vec::new();
             assert!(tokio::time::timeout(PATIENCE, client.recv(&mut buf)).await.is_err());
@@ -59,29 +63,12 @@ fn cancelled_accept_connect_and_receive_leave_nothing_behind() {
     });
 }
 
-/// A Unix `SOCK_SEQPACKET` listener with a backlog of 0, filled: a connect to it waits.
-fn jammed(path: &std::path::Path) -> (Socket, Vec<Socket>) {
-    let listener = Socket::new(Domain::UNIX, Type::SEQPACKET, None).unwrap();
-    listener.bind(&SockAddr::unix(path).unwrap()).unwrap();
-    listener.listen(0).unwrap();
-    let mut queued = Vec::new();
-    loop {
-        let client = Socket::new(Domain::UNIX, Type::SEQPACKET, None).unwrap();
-        client.set_nonblocking(true).unwrap();
-        match client.connect(&SockAddr::unix(path).unwrap()) {
-            Ok(()) => queued.push(client),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return (listener, queued),
-            Err(e) => panic!("{e}"),
-        }
-    }
-}
-
 #[test]
 fn a_cancelled_connect_closes_its_socket() {
     let _alone = alone();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("jammed");
-    let _jam = jammed(&path);
+    let _jam = hvsock_testkit::jammed_listener_of(socket2::Type::SEQPACKET, &path);
     let addr = Addr::Unix(path);
     runtime().block_on(async {
         let before = open_fds();
@@ -106,8 +93,7 @@ fn async_messages_keep_boundaries_and_say_when_too_long() {
     let addr = Addr::Unix(dir.path().join("s"));
     runtime().block_on(async {
         let listener = SeqpacketListener::bind(&addr).unwrap();
-        let (client, accepted) = tokio::join!(Seqpacket::connect(&addr), listener.accept());
-        let (client, server) = (client.unwrap(), accepted.unwrap().0);
+        let (client, server) = connected(&listener, &addr).await;
         let sender = tokio::spawn(async move {
             for len in 0..2000usize {
                 client.send(&vec![len as u8; len * 13 % 70_001]).await.unwrap();

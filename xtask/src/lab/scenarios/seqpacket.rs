@@ -39,29 +39,25 @@ fn guest_hex(ctx: &mut Ctx, file: &str) -> Result<String> {
     Ok(ctx.vm.sh_ok(&format!("od -An -tx1 -v {file} | tr -d ' \\n'"))?.trim().to_string())
 }
 
-/// `messages` written as hvcat's `--length-prefixed` writes them, as hex.
+/// `messages` as hvcat's `--length-prefixed` writes them.
+fn length_prefixed(messages: &[&[u8]]) -> Vec<u8> {
+    messages
+        .iter()
+        .flat_map(|m| (m.len() as u32).to_be_bytes().into_iter().chain(m.iter().copied()))
+        .collect()
+}
+
+/// [`length_prefixed`] as hex.
 fn length_prefixed_hex(messages: &[&[u8]]) -> String {
-    let mut hex = String::new();
-    for msg in messages {
-        for b in (msg.len() as u32).to_be_bytes().iter().chain(msg.iter()) {
-            hex.push_str(&format!("{b:02x}"));
-        }
-    }
-    hex
+    length_prefixed(messages).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A printf(1) format that writes `messages` length-prefixed (octal escapes only).
+/// A printf(1) format that writes [`length_prefixed`] (octal escapes only).
 fn length_prefixed_printf(messages: &[&[u8]]) -> String {
-    let mut format = String::new();
-    for msg in messages {
-        for b in (msg.len() as u32).to_be_bytes().iter().chain(msg.iter()) {
-            format.push_str(&format!("\\{b:03o}"));
-        }
-    }
-    format
+    length_prefixed(messages).iter().map(|b| format!("\\{b:03o}")).collect()
 }
 
-/// 10,000 messages of 0 to 64 KiB over vsock loopback, each checked.
+/// 10,000 messages of 1 byte to 64 KiB over vsock loopback, each checked.
 fn stress_loopback(ctx: &mut Ctx) -> Result<()> {
     let port = ctx.port();
     let server = format!("sps{port}");
