@@ -40,7 +40,7 @@ EXAMPLES:
   Plain Unix clients to that guest service:  hvcat -l -k unix:///run/s.sock --relay hybrid://:5000/run/vm/v.sock --relay-framed
   Messages: a message echo in a guest, and two messages to it (each line one message):
     in the guest:  hvcat -l --echo vsock+seqpacket://:6000
-    in another:    printf 'hello\nworld\n' | hvcat vsock+seqpacket://1:6000
+    in the guest:  printf 'hello\\nworld\\n' | hvcat vsock+seqpacket://1:6000
   Binary messages, length-prefixed both ways:  hvcat --length-prefixed unix+seqpacket:///run/agent.sock < requests > replies
   Messages relayed whole, Unix socket to guest:  hvcat -l -k unix+seqpacket:///run/m.sock --relay vsock+seqpacket://4:6000
 
