@@ -19,7 +19,8 @@ EXAMPLES:
   Short smoke run:  hvstress -c vsock://1:22099 -i 20 -l 64K
   Through Firecracker or vhost-device-vsock (no half-close):
                     hvstress -c hybrid://:22099/run/vm/v.sock --no-half-close
-  Message mode: 10000 messages of 0 to 64 KiB, each checked whole and in its place:
+  Message mode: 10000 messages of up to 64 KiB (0 bytes and up; 1 over vsock, which
+  carries no empty message), each checked whole and in its place:
                     hvstress -s vsock+seqpacket://:22100
                     hvstress -c vsock+seqpacket://1:22100 -i 1 --messages 10000
   Messages of one size, for a rate:  hvstress -c unix+seqpacket:///tmp/m.sock -i 1 --messages 100000 -l 64 --fixed-size
