@@ -8,6 +8,10 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mkdir -p /run /tmp
+# The control channel and the background jobs' files live on a tmpfs of
+# their own, so scenarios that fill the root file system (their scratch
+# files in /tmp) cannot starve the agent's scripts and their output.
+mount -t tmpfs -o size=32m,mode=0755 tmpfs /run
 for m in $(cat /lib/lab/modules.order); do
     insmod "/lib/lab/modules/$m.ko" || echo "lab-init: insmod $m failed"
 done

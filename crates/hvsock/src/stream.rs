@@ -124,6 +124,14 @@ impl Stream {
         self.socket.recv_buffer_size()
     }
 
+    /// `TCP_NODELAY` on a TCP connection (`setsockopt(2)`): small writes go out at once
+    /// instead of waiting for the peer's acknowledgement of the last (Nagle's
+    /// algorithm), which request/response protocols such as HTTP/2 and gRPC want. The
+    /// other transports never hold small writes back; for them this does nothing.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        crate::transport::tcp::set_nodelay(&self.socket, &self.peer, nodelay)
+    }
+
     /// The underlying socket.
     pub fn as_socket(&self) -> &Socket {
         &self.socket

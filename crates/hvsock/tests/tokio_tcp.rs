@@ -166,3 +166,33 @@ async fn dropping_the_owned_write_half_ends_what_the_peer_reads() {
     read.read_to_end(&mut reply).await.unwrap();
     assert_eq!(reply, b"still open");
 }
+
+#[tokio::test]
+async fn nodelay_is_set_on_tcp_connections() {
+    let listener = Listener::bind(&loopback()).unwrap();
+    let client = Stream::connect(listener.local_addr()).await.unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    for stream in [&client, &server] {
+        let socket = socket2::SockRef::from(stream);
+        assert!(!socket.tcp_nodelay().unwrap(), "Nagle's algorithm is on until asked");
+        stream.set_nodelay(true).unwrap();
+        assert!(socket.tcp_nodelay().unwrap());
+        stream.set_nodelay(false).unwrap();
+        assert!(!socket.tcp_nodelay().unwrap());
+    }
+    let blocking = client.into_std().unwrap();
+    blocking.set_nodelay(true).unwrap();
+    assert!(blocking.as_socket().tcp_nodelay().unwrap());
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn nodelay_is_a_no_op_on_unix_sockets() {
+    let dir = tempfile::tempdir().unwrap();
+    let unix: Addr = format!("unix://{}", dir.path().join("s").display()).parse().unwrap();
+    let listener = Listener::bind(&unix).unwrap();
+    let client = Stream::connect(&unix).await.unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    client.set_nodelay(true).unwrap();
+    server.set_nodelay(true).unwrap();
+}

@@ -97,7 +97,11 @@ impl tower_service::Service<http::Uri> for Connector {
 
     fn call(&mut self, _uri: http::Uri) -> Connecting {
         let (addr, options) = (self.addr.clone(), self.options.clone());
-        Box::pin(async move { Stream::connect_with(&addr, &options).await.map(TokioIo::new) })
+        Box::pin(async move {
+            let stream = Stream::connect_with(&addr, &options).await?;
+            stream.set_nodelay(true)?;
+            Ok(TokioIo::new(stream))
+        })
     }
 }
 

@@ -27,3 +27,14 @@ impl Listener {
         &self.local
     }
 }
+
+/// An accepted connection made ready for requests and responses (the tonic and axum
+/// adapters): `TCP_NODELAY` on TCP, so that a reply is not held back by Nagle's
+/// algorithm. A failure is only logged: the connection works without it, slower.
+#[cfg(any(feature = "tonic", feature = "axum"))]
+pub(crate) fn for_requests(accepted: (Stream, Addr)) -> (Stream, Addr) {
+    if let Err(e) = accepted.0.set_nodelay(true) {
+        tracing::debug!("{e}");
+    }
+    accepted
+}

@@ -34,7 +34,7 @@ impl axum::serve::Listener for Listener {
     async fn accept(&mut self) -> (Stream, Addr) {
         loop {
             match Listener::accept(self).await {
-                Ok(accepted) => return accepted,
+                Ok(accepted) => return super::listener::for_requests(accepted),
                 Err(e) if is_connection_error(&e) => {}
                 Err(e) => {
                     tracing::error!("accept on {}: {e}", self.local_addr());

@@ -59,7 +59,9 @@ impl futures_core::Stream for Incoming {
     type Item = io::Result<Stream>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<io::Result<Stream>>> {
-        self.listener.poll_accept(cx).map(|accepted| Some(accepted.map(|(stream, _)| stream)))
+        self.listener
+            .poll_accept(cx)
+            .map(|accepted| Some(accepted.map(|accepted| super::listener::for_requests(accepted).0)))
     }
 }
 

@@ -37,6 +37,13 @@ impl Stream {
         &self.peer
     }
 
+    /// `TCP_NODELAY` on a TCP connection; see [`crate::Stream::set_nodelay`]. The
+    /// adapters (the hyper [`Connector`](super::Connector), tonic's and axum's
+    /// listeners) set it on every TCP connection they make or accept.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        crate::transport::tcp::set_nodelay(&socket2::SockRef::from(self), &self.peer, nodelay)
+    }
+
     /// The process at the other end of a Unix-socket connection; see
     /// [`crate::Stream::peer_credentials`].
     pub fn peer_credentials(&self) -> io::Result<crate::PeerCredentials> {

@@ -54,6 +54,17 @@ fn connect_by(socket: &Socket, target: &SockAddr, deadline: Option<Instant>) -> 
 }
 
 /// `getsockname(2)`, as a TCP address.
+/// `TCP_NODELAY` (`setsockopt(2)`) if `peer` is a TCP address; nothing otherwise (no
+/// other transport holds small writes back).
+pub(crate) fn set_nodelay(socket: &Socket, peer: &Addr, nodelay: bool) -> io::Result<()> {
+    match peer {
+        Addr::Tcp(_) => socket
+            .set_tcp_nodelay(nodelay)
+            .map_err(|e| crate::error::context(e, "setting TCP_NODELAY on", peer)),
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn local_addr(socket: &Socket) -> io::Result<Addr> {
     Ok(socket.local_addr()?.as_socket().map_or(Addr::Unnamed, |s| Addr::Tcp(addr_of(&s))))
 }

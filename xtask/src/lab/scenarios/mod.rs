@@ -87,8 +87,8 @@ fn select<'s>(scenarios: &'s [Scenario], names: &[String]) -> Result<Vec<&'s Sce
     Ok(out)
 }
 
-/// Runs scenarios on one guest (rebooting if one kills it); prints a PASS or
-/// FAIL line each. Returns (passed, failed).
+/// Runs scenarios on one guest (rebooting if one kills it), emptying the
+/// guest's `/tmp` after each; prints a PASS or FAIL line each. Returns (passed, failed).
 fn run_scenarios(lab: &Lab, selected: &[&Scenario]) -> Result<(usize, usize)> {
     let mut ctx = Ctx::new(lab)?;
     let (mut passed, mut failed) = (0, 0);
@@ -101,6 +101,9 @@ fn run_scenarios(lab: &Lab, selected: &[&Scenario]) -> Result<(usize, usize)> {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (s.run)(&mut ctx)))
             .unwrap_or_else(|_| Err(util::Error::msg("scenario panicked")));
         let took = util::secs(t.elapsed());
+        // Scratch files go with their scenario: the guest's root file system
+        // is a RAM disk of half its memory, and a full one fails later ones.
+        let _ = ctx.vm.sh("rm -rf /tmp/*");
         match result {
             Ok(()) => {
                 passed += 1;

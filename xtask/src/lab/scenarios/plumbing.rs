@@ -19,7 +19,8 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario { name: "lab/hybrid-socat", run: hybrid_socat },
 ];
 
-/// The control channel carries output and exit status, background jobs
+/// The control channel carries output and exit status, survives a full
+/// `/tmp`, fails a script that fills its own tmpfs (status 125), background jobs
 /// work, and the guest has the vsock transports loaded.
 fn control(ctx: &mut Ctx) -> Result<()> {
     let out = ctx.vm.sh("echo out; echo err >&2; exit 3")?;
@@ -30,6 +31,24 @@ fn control(ctx: &mut Ctx) -> Result<()> {
     let exit = guest::wait(&mut ctx.vm, "ctl", 10)?;
     ensure!(exit.code == 5, "background job status 5 came back as {}", exit.code);
     ensure!(ctx.vm.sh_ok("cat /tmp/ctl.txt")? == "done\n", "background job output missing");
+
+    // A full /tmp leaves the channel working; a script that fills /run
+    // (the agent's own tmpfs) fails with status 125, never quietly.
+    let t = std::time::Instant::now();
+    ctx.vm.sh_ok("dd if=/dev/zero of=/tmp/ctl.fill bs=1M count=300 2>/dev/null; true")?;
+    let works = ctx.vm.sh_ok("echo works")? == "works\n";
+    ctx.vm.sh_ok("rm -f /tmp/ctl.fill")?;
+    ensure!(works, "a full /tmp broke the control channel");
+    eprintln!("  /tmp filled and emptied in {:.1} s", t.elapsed().as_secs_f64());
+    let full =
+        ctx.vm.sh("echo before; dd if=/dev/zero of=/run/ctl.fill bs=1M count=40 2>/dev/null; echo after")?;
+    ctx.vm.sh_ok("rm -f /run/ctl.fill")?;
+    ensure!(
+        full.status == 125 && full.output.contains("/run filled up"),
+        "a script that filled /run came back as status {}, output {:?}",
+        full.status,
+        full.output
+    );
 
     let facts = parse_kv(&ctx.vm.sh_ok(
         "echo loopback=$([ -d /sys/module/vsock_loopback ] && echo y)
