@@ -29,6 +29,12 @@ pub fn parse_addr(uri: &str) -> Result<Addr, Failure> {
     uri.parse().map_err(|e: hvsock::ParseError| Failure::Usage(e.to_string()))
 }
 
+/// Parses an address that may ask for message mode (`vsock+seqpacket://...`); a bad
+/// one is a usage error.
+pub fn parse_endpoint(uri: &str) -> Result<hvsock::Endpoint, Failure> {
+    uri.parse().map_err(|e: hvsock::ParseError| Failure::Usage(e.to_string()))
+}
+
 /// Parses the command line, sets up logging (`verbose` picks the level from the parsed
 /// arguments), runs `run`, and turns the outcome into messages and the exit status.
 pub fn main<C: Parser>(

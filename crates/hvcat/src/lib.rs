@@ -8,6 +8,7 @@ pub mod conn;
 pub mod conventions;
 pub mod framing;
 pub mod log;
+pub mod messages;
 pub mod payload;
 pub mod progress;
 pub mod release;

@@ -94,20 +94,50 @@ pub fn say_full(max: usize, said: &AtomicBool) {
     }
 }
 
+/// A listener the accept loop ([`serve`]) can serve: a byte-stream [`Listener`], or a
+/// message-mode [`hvsock::SeqpacketListener`] (`crate::messages`).
+pub trait Accepting {
+    /// What it accepts.
+    type Conn: Send + 'static;
+    /// The next connection `filter` admits; refused ones are closed and logged.
+    fn accept_admitted(&self, filter: Option<&PeerFilter>) -> io::Result<Self::Conn>;
+    /// What `-v` says of an accepted connection.
+    fn describe(conn: &Self::Conn) -> String;
+    /// The connection's peer, for messages.
+    fn peer_name(conn: &Self::Conn) -> String;
+}
+
+impl Accepting for Listener {
+    type Conn = Stream;
+
+    fn accept_admitted(&self, filter: Option<&PeerFilter>) -> io::Result<Stream> {
+        accept_admitted(self, filter)
+    }
+
+    fn describe(conn: &Stream) -> String {
+        describe(conn)
+    }
+
+    fn peer_name(conn: &Stream) -> String {
+        peer_name(conn)
+    }
+}
+
 /// Serves connections on `listener` forever with `handler`, within `limits`; with
 /// `announce`, each accepted connection is logged (at info level, in accept order) as
 /// [`describe`] says. Nothing a client does stops the loop: a failed accept or a thread
 /// that cannot be started is logged, that connection closed, and the loop pauses
 /// [`ACCEPT_PAUSE`].
-pub fn serve<H>(listener: &Listener, limits: &Limits, dispatch: Dispatch, announce: bool, handler: H) -> !
+pub fn serve<L, H>(listener: &L, limits: &Limits, dispatch: Dispatch, announce: bool, handler: H) -> !
 where
-    H: Fn(Stream) + Send + Sync + 'static,
+    L: Accepting,
+    H: Fn(L::Conn) + Send + Sync + 'static,
 {
     let handler = Arc::new(handler);
     let slots = Arc::new(Slots::new(limits.max_conns));
     loop {
         slots.wait_for_room();
-        let stream = match accept_admitted(listener, limits.filter.as_ref()) {
+        let stream = match listener.accept_admitted(limits.filter.as_ref()) {
             Ok(stream) => stream,
             Err(e) => {
                 warn!("{e}");
@@ -116,7 +146,7 @@ where
             }
         };
         if announce {
-            info!("{}", describe(&stream));
+            info!("{}", L::describe(&stream));
         }
         let slot = Slots::take(&slots);
         match dispatch {
@@ -125,7 +155,7 @@ where
                 drop(slot);
             }
             Dispatch::Thread => {
-                let (handler, name) = (Arc::clone(&handler), peer_name(&stream));
+                let (handler, name) = (Arc::clone(&handler), L::peer_name(&stream));
                 let spawned = thread::Builder::new().spawn(move || {
                     handler(stream);
                     drop(slot);

@@ -14,6 +14,8 @@ use crate::conn::Conn;
 use crate::payload::Rng;
 use crate::progress::Progress;
 
+mod messages;
+
 /// What a stress run does.
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -37,6 +39,18 @@ pub struct Plan {
     pub half_close: bool,
     /// Speak the framed protocol (half-close and close in-band).
     pub framed: bool,
+    /// Message mode: each connection sends messages (`max_len` is then the largest
+    /// message), and checks that each comes back whole, alone, and in order.
+    pub messages: Option<MessagePlan>,
+}
+
+/// The messages of each connection, in message mode.
+#[derive(Clone, Copy, Debug)]
+pub struct MessagePlan {
+    /// How many each connection sends.
+    pub count: u64,
+    /// Every message exactly `max_len` bytes, instead of 0 to `max_len` at random.
+    pub fixed_size: bool,
 }
 
 /// What a stress run saw.
@@ -46,6 +60,8 @@ pub struct Summary {
     pub connections: u64,
     /// Bytes sent (and so expected back).
     pub bytes: u64,
+    /// Messages sent (and so expected back), in message mode.
+    pub messages: u64,
     /// Connections whose echo differed.
     pub mismatches: u64,
     /// Connections that failed, with the first few reasons.
@@ -65,7 +81,8 @@ impl Summary {
 
 /// One connection's result.
 enum Outcome {
-    Intact(u64),
+    /// Bytes and messages, each way.
+    Intact(u64, u64),
     Mismatch(String),
     Failed(String),
 }
@@ -83,11 +100,17 @@ pub fn run(plan: &Plan) -> Summary {
                 if index >= plan.connections {
                     return;
                 }
-                let outcome = one(plan, index);
+                let outcome = match &plan.messages {
+                    Some(each) => messages::one(plan, each, index),
+                    None => one(plan, index),
+                };
                 let mut s = summary.lock().unwrap();
                 s.connections += 1;
                 match outcome {
-                    Outcome::Intact(bytes) => s.bytes += bytes,
+                    Outcome::Intact(bytes, messages) => {
+                        s.bytes += bytes;
+                        s.messages += messages;
+                    }
                     Outcome::Mismatch(why) => record(&mut s, why, true),
                     Outcome::Failed(why) => record(&mut s, why, false),
                 }
@@ -116,7 +139,7 @@ fn record(summary: &mut Summary, why: String, mismatch: bool) {
 /// Connection number `index`: its payload comes from the seed and the index alone, so a
 /// failure can be reproduced.
 fn one(plan: &Plan, index: u64) -> Outcome {
-    let mut rng = Rng::new(plan.seed ^ index.wrapping_mul(0x2545_f491_4f6c_dd1d));
+    let mut rng = rng_of(plan, index);
     let len = rng.up_to(plan.max_len);
     let started = Instant::now();
     let stream = match Conn::connect(&plan.addr, &plan.connect, plan.framed) {
@@ -135,7 +158,7 @@ fn one(plan: &Plan, index: u64) -> Outcome {
     let outcome = match result {
         (Err(e), _, _) => Outcome::Failed(format!("connection {index}: sending {len} bytes: {e}")),
         (_, Err(e), _) => Outcome::Failed(format!("connection {index}: receiving: {e}")),
-        (Ok(sent), Ok(got), received) if got == len && sent == received => Outcome::Intact(len),
+        (Ok(sent), Ok(got), received) if got == len && sent == received => Outcome::Intact(len, 0),
         (Ok(sent), Ok(got), received) => Outcome::Mismatch(format!(
             "connection {index}: sent {len} bytes (sha256 {}), got {got} back (sha256 {})",
             hex(&sent),
@@ -143,21 +166,32 @@ fn one(plan: &Plan, index: u64) -> Outcome {
         )),
     };
     let outcome = match (outcome, stream.finish()) {
-        (Outcome::Intact(_), Err(e)) => Outcome::Failed(format!("connection {index}: closing: {e}")),
+        (Outcome::Intact(..), Err(e)) => Outcome::Failed(format!("connection {index}: closing: {e}")),
         (outcome, _) => outcome,
     };
+    report(plan, index, &format!("{len} bytes"), started, &outcome);
+    outcome
+}
+
+/// With `-v`, one line for connection `index`, which moved `what` each way.
+fn report(plan: &Plan, index: u64, what: &str, started: Instant, outcome: &Outcome) {
     if plan.verbose {
-        let status = match &outcome {
-            Outcome::Intact(_) => "ok",
+        let status = match outcome {
+            Outcome::Intact(..) => "ok",
             Outcome::Mismatch(_) => "MISMATCH",
             Outcome::Failed(_) => "FAILED",
         };
         eprintln!(
-            "hvstress: connection {index}: {len} bytes each way in {:.3} s: {status}",
+            "hvstress: connection {index}: {what} each way in {:.3} s: {status}",
             started.elapsed().as_secs_f64()
         );
     }
-    outcome
+}
+
+/// The generator of connection `index`'s payload: from the seed and the index alone,
+/// so that a failure can be reproduced.
+fn rng_of(plan: &Plan, index: u64) -> Rng {
+    Rng::new(plan.seed ^ index.wrapping_mul(0x2545_f491_4f6c_dd1d))
 }
 
 /// Sends `len` bytes from `rng` in randomly sized writes, then half-closes if

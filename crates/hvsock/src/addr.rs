@@ -1,5 +1,6 @@
 //! One address type for every transport, written and read as a URI (see [`crate::uri`]).
 
+mod endpoint;
 mod hybrid;
 mod hyperkit;
 mod hyperv;
@@ -7,6 +8,7 @@ mod vsock;
 
 use std::path::PathBuf;
 
+pub use endpoint::{Endpoint, SocketKind};
 pub use hybrid::HybridAddr;
 pub use hyperkit::HyperkitAddr;
 pub use hyperv::{HvAddr, VmId};

@@ -54,6 +54,13 @@ pub(crate) fn context(err: io::Error, op: &'static str, addr: &Addr) -> io::Erro
     io::Error::new(kind, AddrError { op, addr: addr.to_string(), source: err })
 }
 
+/// As [`context`], naming the address as `uri` shows it (a message-mode
+/// `vsock+seqpacket://...`, say).
+pub(crate) fn context_uri(err: io::Error, op: &'static str, uri: impl fmt::Display) -> io::Error {
+    let kind = err.kind();
+    io::Error::new(kind, AddrError { op, addr: uri.to_string(), source: err })
+}
+
 /// An error of `kind` with a message of our own.
 pub(crate) fn error(kind: io::ErrorKind, message: impl Into<String>) -> io::Error {
     io::Error::new(kind, message.into())

@@ -8,6 +8,7 @@
 //! | hyperkit | `hyperkit://:PORT/DIR` | macOS hosts of hyperkit VMs (Docker Desktop, LinuxKit) |
 //! | hybrid vsock | `hybrid://:PORT/UDS` | hosts of Firecracker, Cloud Hypervisor, vhost-device-vsock VMs |
 //! | Unix, TCP | `unix:///PATH`, `tcp://HOST:PORT` | vfkit / krunkit per-port sockets, relays |
+//! | message mode (`SOCK_SEQPACKET`) | `vsock+seqpacket://CID:PORT`, `unix+seqpacket:///PATH` | Linux vsock and Unix sockets: [`Seqpacket`] |
 //!
 //! [`Stream`] and [`Listener`] work like `std::net`'s `TcpStream` and `TcpListener`:
 //! parse a URI into an [`Addr`], then `connect` or `bind`. The shortest working example
@@ -80,6 +81,22 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! **Message mode** (`SOCK_SEQPACKET`, Linux vsock and Unix sockets): [`Seqpacket`]
+//! and [`SeqpacketListener`] keep the boundary of every message, on the same
+//! addresses. On a command line it is asked for with a `+seqpacket` scheme suffix,
+//! parsed as an [`Endpoint`]; other transports are refused as not supporting it.
+//!
+//! ```no_run
+//! let endpoint: hvsock::Endpoint = "vsock+seqpacket://2:5000".parse()?;
+//! let conn = hvsock::Seqpacket::connect(&endpoint.addr)?;
+//! conn.send(b"one message")?;
+//! let mut reply = Vec::new();
+//! if let Some(len) = conn.recv_vec(&mut reply)? {
+//!     println!("a reply of {len} bytes");
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! With the `tokio` feature, `hvsock::tokio::{Stream, Listener}` do the
 //! same asynchronously. Every error is an `io::Error` whose message names the operation,
 //! the address and the reason.
@@ -95,6 +112,7 @@ pub mod idle;
 mod listener;
 mod options;
 mod peer;
+pub mod seqpacket;
 pub mod sockaddr;
 mod stream;
 #[cfg(feature = "tokio")]
@@ -104,11 +122,12 @@ mod transport;
 pub mod uri;
 pub mod windows;
 
-pub use addr::{Addr, HvAddr, HybridAddr, HyperkitAddr, TcpAddr, VmId, VsockAddr};
+pub use addr::{Addr, Endpoint, HvAddr, HybridAddr, HyperkitAddr, SocketKind, TcpAddr, VmId, VsockAddr};
 pub use error::AddrError;
 pub use listener::{Incoming, Listener};
 pub use options::{ConnectOptions, ListenOptions, Retry};
 pub use peer::{PeerCredentials, PeerFilter};
+pub use seqpacket::{MessageTooLong, Seqpacket, SeqpacketListener};
 pub use stream::Stream;
 pub use uri::{ParseError, Reason};
 

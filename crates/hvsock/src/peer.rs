@@ -126,6 +126,12 @@ impl PeerFilter {
         self.check_credentials(stream.peer_addr(), || stream.peer_credentials())
     }
 
+    /// As [`PeerFilter::check`], for a message-mode connection.
+    pub fn check_seqpacket(&self, conn: &crate::Seqpacket) -> io::Result<()> {
+        self.check_addr(conn.peer_addr())?;
+        self.check_credentials(conn.peer_addr(), || conn.peer_credentials())
+    }
+
     /// Checks a peer by its address alone (vsock CIDs, Hyper-V VMs, TCP addresses).
     pub fn check_addr(&self, peer: &Addr) -> io::Result<()> {
         let allowed = match peer {

@@ -66,25 +66,8 @@ impl Stream {
     /// With [`ConnectOptions::retry`], failures that may pass are retried with backoff;
     /// each retry is logged at `info` level through `tracing`.
     pub fn connect_with(addr: &Addr, options: &ConnectOptions) -> io::Result<Stream> {
-        let mut attempt = 1;
-        loop {
-            match transport::connect(addr, options) {
-                Ok(connected) => {
-                    return Ok(Stream {
-                        socket: connected.socket,
-                        local: connected.local,
-                        peer: addr.clone(),
-                    })
-                }
-                Err(e) if may_pass(&e) && options.retry.allows(attempt) => {
-                    let wait = Retry::backoff(attempt);
-                    tracing::info!("{e}; trying again in {wait:?} (attempt {})", attempt + 1);
-                    thread::sleep(wait);
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let connected = with_retries(options, || transport::connect(addr, options))?;
+        Ok(Stream { socket: connected.socket, local: connected.local, peer: addr.clone() })
     }
 
     pub(crate) fn from_accepted(socket: Socket, local: Addr, peer: Addr) -> Stream {
@@ -118,30 +101,6 @@ impl Stream {
     /// `dup(2)` (`F_DUPFD_CLOEXEC`): another handle on the same connection.
     pub fn try_clone(&self) -> io::Result<Stream> {
         Ok(Stream { socket: self.socket.try_clone()?, local: self.local.clone(), peer: self.peer.clone() })
-    }
-
-    /// `SO_RCVTIMEO`: reads fail with `WouldBlock`/`TimedOut` after `timeout` (`None`:
-    /// never). As with `TcpStream`, a zero timeout is an `InvalidInput` error, and one too
-    /// short for the system (under 1 µs; 1 ms on Windows) is rounded up, never down to
-    /// the 0 that would mean "wait forever".
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.socket.set_read_timeout(socket_timeout(timeout)?)
-    }
-
-    /// `SO_SNDTIMEO`: writes fail with `WouldBlock`/`TimedOut` after `timeout`; zero and
-    /// tiny timeouts as in [`Stream::set_read_timeout`].
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.socket.set_write_timeout(socket_timeout(timeout)?)
-    }
-
-    /// The current `SO_RCVTIMEO`.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        self.socket.read_timeout()
-    }
-
-    /// The current `SO_SNDTIMEO`.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        self.socket.write_timeout()
     }
 
     /// The credit window of a vsock connection (`SO_VM_SOCKETS_BUFFER_SIZE`, raising
@@ -203,16 +162,6 @@ impl Stream {
         crate::transport::tcp::set_nodelay(&self.socket, &self.peer, nodelay)
     }
 
-    /// `O_NONBLOCK` (`FIONBIO` on Windows).
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.socket.set_nonblocking(nonblocking)
-    }
-
-    /// `SO_ERROR`: the pending error, if any.
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.socket.take_error()
-    }
-
     /// The underlying socket.
     pub fn as_socket(&self) -> &Socket {
         &self.socket
@@ -229,6 +178,49 @@ impl Stream {
     }
 }
 
+/// Implements, for a type whose `socket` field is a `socket2::Socket`, the socket
+/// options every connection has: read and write timeouts, `O_NONBLOCK`, `SO_ERROR`.
+macro_rules! socket_options {
+    ($type:ty) => {
+        impl $type {
+            /// `SO_RCVTIMEO`: reads fail with `WouldBlock`/`TimedOut` after `timeout`
+            /// (`None`: never). As with `TcpStream`, a zero timeout is an `InvalidInput`
+            /// error, and one too short for the system (under 1 µs; 1 ms on Windows) is
+            /// rounded up, never down to the 0 that would mean "wait forever".
+            pub fn set_read_timeout(&self, timeout: Option<std::time::Duration>) -> std::io::Result<()> {
+                self.socket.set_read_timeout($crate::stream::socket_timeout(timeout)?)
+            }
+
+            /// `SO_SNDTIMEO`: writes fail with `WouldBlock`/`TimedOut` after `timeout`;
+            /// zero and tiny timeouts as for the read timeout.
+            pub fn set_write_timeout(&self, timeout: Option<std::time::Duration>) -> std::io::Result<()> {
+                self.socket.set_write_timeout($crate::stream::socket_timeout(timeout)?)
+            }
+
+            /// The current `SO_RCVTIMEO`.
+            pub fn read_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+                self.socket.read_timeout()
+            }
+
+            /// The current `SO_SNDTIMEO`.
+            pub fn write_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+                self.socket.write_timeout()
+            }
+
+            /// `O_NONBLOCK` (`FIONBIO` on Windows).
+            pub fn set_nonblocking(&self, nonblocking: bool) -> std::io::Result<()> {
+                self.socket.set_nonblocking(nonblocking)
+            }
+
+            /// `SO_ERROR`: the pending error, if any.
+            pub fn take_error(&self) -> std::io::Result<Option<std::io::Error>> {
+                self.socket.take_error()
+            }
+        }
+    };
+}
+pub(crate) use socket_options;
+
 /// The shortest socket timeout the system can hold: `SO_RCVTIMEO` takes a `timeval`
 /// (microseconds) on Unix and milliseconds on Windows; a shorter one would become 0.
 #[cfg(not(windows))]
@@ -239,12 +231,33 @@ const SHORTEST_TIMEOUT: Duration = Duration::from_millis(1);
 /// A read or write timeout as the socket option takes it: zero refused, as `std` does
 /// (for the socket it would mean "forever"), anything shorter than the system can hold
 /// rounded up to [`SHORTEST_TIMEOUT`].
-fn socket_timeout(timeout: Option<Duration>) -> io::Result<Option<Duration>> {
+pub(crate) fn socket_timeout(timeout: Option<Duration>) -> io::Result<Option<Duration>> {
     match timeout {
         Some(timeout) if timeout.is_zero() => {
             Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot set a 0 duration timeout"))
         }
         timeout => Ok(timeout.map(|t| t.max(SHORTEST_TIMEOUT))),
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails in a way that cannot pass, or `options`'
+/// retries are used up, waiting [`Retry::backoff`] between attempts (each retry logged
+/// at `info` level).
+pub(crate) fn with_retries<T>(
+    options: &ConnectOptions,
+    mut attempt: impl FnMut() -> io::Result<T>,
+) -> io::Result<T> {
+    let mut tries = 1;
+    loop {
+        match attempt() {
+            Err(e) if may_pass(&e) && options.retry.allows(tries) => {
+                let wait = Retry::backoff(tries);
+                tracing::info!("{e}; trying again in {wait:?} (attempt {})", tries + 1);
+                thread::sleep(wait);
+                tries += 1;
+            }
+            result => return result,
+        }
     }
 }
 
@@ -315,6 +328,7 @@ impl Write for Stream {
     }
 }
 
+socket_options!(Stream);
 crate::handle::impl_os_handle!(Stream);
 
 #[cfg(unix)]

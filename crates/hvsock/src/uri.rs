@@ -8,6 +8,7 @@
 //! | `hybrid://:P/UDS`, `hvsock:///UDS:P` | hybrid vsock (the second form is kata-containers'; it needs an absolute path) |
 //! | `unix:///PATH`, `unix://./PATH` | plain Unix socket |
 //! | `tcp://HOST:P`, `tcp://[V6]:P` | TCP |
+//! | `vsock+seqpacket://CID:P`, `unix+seqpacket:///PATH` | messages (`SOCK_SEQPACKET`) instead of a byte stream: an [`Endpoint`](crate::Endpoint), for [`Seqpacket`](crate::Seqpacket) |
 //!
 //! linuxkit/virtsock's short forms `vsock`, `vsock://CID`, `hvsock` and `hvsock://VM`
 //! name no port or service (its tools fill in their own, port 22099 and service
@@ -25,6 +26,7 @@ use std::str::FromStr;
 use uuid::Uuid;
 
 mod escape;
+mod kind;
 mod print;
 mod virtsock;
 pub(crate) use escape::{format_path, percent_decode, percent_encode};
@@ -130,6 +132,15 @@ pub enum Reason {
         /// What virtsock's tools would make of it.
         virtsock: String,
     },
+    /// `SCHEME+seqpacket://` where only a byte stream is taken (an [`Addr`]; an
+    /// [`crate::Endpoint`] takes both).
+    #[error(
+        "{0}+seqpacket:// asks for message mode (SOCK_SEQPACKET), which is not taken here: write {0}://"
+    )]
+    SeqpacketNotTaken(String),
+    /// `SCHEME+seqpacket://` on a transport without messages.
+    #[error("message mode (+seqpacket, SOCK_SEQPACKET) is not supported by the {0} transport: only vsock+seqpacket:// and unix+seqpacket:// carry messages")]
+    SeqpacketUnsupported(&'static str),
     /// A NUL character, `%00` or as it is, in a path, a VM name or a host name.
     #[error("NUL (%00) in `{}`: a path, VM name or host name cannot contain one", escape_controls(.0))]
     Nul(String),
@@ -160,6 +171,9 @@ fn parse(uri: &str) -> Result<Addr, Reason> {
         return Err(virtsock::bare_scheme(uri).unwrap_or(Reason::MissingScheme));
     };
     let (authority, path) = rest.find('/').map_or((rest, ""), |at| rest.split_at(at));
+    if let Some((base, crate::SocketKind::Seqpacket)) = kind::split_kind(scheme) {
+        return Err(Reason::SeqpacketNotTaken(base.to_ascii_lowercase()));
+    }
     match scheme.to_ascii_lowercase().as_str() {
         "vsock" => parse_vsock(authority, path),
         "hvsock" => parse_hvsock(authority, path),

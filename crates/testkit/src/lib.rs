@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]
-pub use unix::{answer_ok, assert_silent, jammed_listener, read_request, FakeDevice};
+pub use unix::{answer_ok, assert_silent, jammed_listener, jammed_listener_of, read_request, FakeDevice};
 
 /// The sizes of the seed's transfer matrix: around 4 KiB pages, the 8 KiB message size,
 /// and 1 MiB (larger than a socket buffer).

@@ -79,13 +79,18 @@ pub fn assert_silent(conn: &UnixStream, wait: Duration) {
 /// never complete: `listen(0)`, and non-blocking connects queued until one is refused
 /// with `EAGAIN`. Keep both values alive for as long as the jam should last.
 pub fn jammed_listener(path: &Path) -> (socket2::Socket, Vec<socket2::Socket>) {
-    use socket2::{Domain, SockAddr, Socket, Type};
-    let listener = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+    jammed_listener_of(socket2::Type::STREAM, path)
+}
+
+/// [`jammed_listener`] with sockets of type `ty` (`SOCK_SEQPACKET` for message mode).
+pub fn jammed_listener_of(ty: socket2::Type, path: &Path) -> (socket2::Socket, Vec<socket2::Socket>) {
+    use socket2::{Domain, SockAddr, Socket};
+    let listener = Socket::new(Domain::UNIX, ty, None).unwrap();
     listener.bind(&SockAddr::unix(path).unwrap()).unwrap();
     listener.listen(0).unwrap();
     let mut held = Vec::new();
     loop {
-        let socket = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+        let socket = Socket::new(Domain::UNIX, ty, None).unwrap();
         socket.set_nonblocking(true).unwrap();
         match socket.connect(&SockAddr::unix(path).unwrap()) {
             Ok(()) => held.push(socket),

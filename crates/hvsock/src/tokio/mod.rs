@@ -63,3 +63,6 @@ pub use framed::Framed;
 pub use serve_tonic::{ConnectInfo, Incoming};
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 pub use sys::{Listener, Stream};
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
+pub use unix::seqpacket::{Seqpacket, SeqpacketListener};

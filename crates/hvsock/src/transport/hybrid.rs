@@ -15,7 +15,7 @@ use crate::{Addr, ConnectOptions, HybridAddr, ListenOptions};
 /// Listens on `<uds>_<port>`, where the device connects when the guest connects to the
 /// host's port.
 pub(crate) fn bind(addr: &HybridAddr, options: &ListenOptions) -> io::Result<Bound> {
-    let (socket, file) = super::socket_file::listen(&addr.listen_path(), options)?;
+    let (socket, file) = super::socket_file::listen(&addr.listen_path(), options, socket2::Type::STREAM)?;
     Ok(Bound { socket, local: Addr::Hybrid(addr.clone()), file: Some(file) })
 }
 

@@ -33,6 +33,6 @@ pub(crate) fn confirm(socket: &Socket, port: u32, wait: Duration) -> io::Result<
 /// Listens on `<dir>/00000002.%08x`, where hyperkit connects when the guest connects to
 /// the host's port.
 pub(crate) fn bind(addr: &HyperkitAddr, options: &ListenOptions) -> io::Result<Bound> {
-    let (socket, file) = super::socket_file::listen(&addr.listen_path(), options)?;
+    let (socket, file) = super::socket_file::listen(&addr.listen_path(), options, socket2::Type::STREAM)?;
     Ok(Bound { socket, local: Addr::Hyperkit(addr.clone()), file: Some(file) })
 }

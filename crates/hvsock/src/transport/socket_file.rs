@@ -45,8 +45,9 @@ const SOCKET: &str = "socket";
 /// microseconds); past it, go on without the lock.
 const LOCK_PATIENCE: Duration = Duration::from_secs(1);
 
-/// Binds and listens on a socket file at `path` with `options`' mode and backlog.
-pub(crate) fn listen(path: &Path, options: &ListenOptions) -> io::Result<(Socket, SocketFile)> {
+/// Binds and listens on a socket file at `path` with `options`' mode and backlog, a
+/// socket of type `ty` (`SOCK_STREAM`, or `SOCK_SEQPACKET` for message mode).
+pub(crate) fn listen(path: &Path, options: &ListenOptions, ty: Type) -> io::Result<(Socket, SocketFile)> {
     SockAddr::unix(path)?; // clients must be able to name it
     let name = path
         .file_name()
@@ -57,11 +58,11 @@ pub(crate) fn listen(path: &Path, options: &ListenOptions) -> io::Result<(Socket
         tracing::debug!("{}: the directory stayed locked; binding without the lock", shown(path));
     }
     hook::call(Step::Locked, None);
-    remove_stale(&parent, name, path)?;
+    remove_stale(&parent, name, path, ty)?;
     hook::call(Step::Checked, None);
     let private = PrivateDir::create(&parent, path)?;
     hook::call(Step::PrivateDir, Some(&private.name));
-    let socket = super::socket(Domain::UNIX, Type::STREAM)?; // accepted sockets inherit its options
+    let socket = super::socket(Domain::UNIX, ty)?; // accepted sockets inherit its options
     private.bind(&socket, path)?;
     hook::call(Step::Bound, Some(&private.name));
     private.dir.chmod_at(OsStr::new(SOCKET), options.mode)?;
@@ -138,7 +139,7 @@ fn in_use(path: &Path) -> io::Error {
 }
 
 /// Removes the entry `name` of `parent` if it is a socket that nothing listens on.
-fn remove_stale(parent: &Dir, name: &OsStr, path: &Path) -> io::Result<()> {
+fn remove_stale(parent: &Dir, name: &OsStr, path: &Path, ty: Type) -> io::Result<()> {
     let Some(entry) = parent.stat_at(name)? else { return Ok(()) };
     if !entry.is_socket() {
         let what = if entry.is_symlink() {
@@ -153,7 +154,7 @@ fn remove_stale(parent: &Dir, name: &OsStr, path: &Path) -> io::Result<()> {
             format!("{} exists and is {what}; refusing to replace it", shown(path)),
         ));
     }
-    if listening(entry.id, path)? {
+    if listening(entry.id, path, ty)? {
         return Err(in_use(path));
     }
     tracing::debug!("{}: removing a stale socket file", shown(path));
@@ -167,14 +168,14 @@ fn remove_stale(parent: &Dir, name: &OsStr, path: &Path) -> io::Result<()> {
 /// asked by inode (`unix_diag`); where it cannot tell (no `unix_diag`, other systems), a
 /// non-blocking `connect(2)` decides: refused means stale, connected or a full backlog
 /// (`EAGAIN`) means live. That connection is the one thing a live listener could see.
-fn listening(id: FileId, path: &Path) -> io::Result<bool> {
+fn listening(id: FileId, path: &Path, ty: Type) -> io::Result<bool> {
     #[cfg(target_os = "linux")]
     match diag::is_listening(id) {
         Ok(live) => return Ok(live),
         Err(e) => tracing::debug!("unix_diag: {e}; checking {} by connecting", shown(path)),
     }
     let _ = id;
-    let probe = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    let probe = Socket::new(Domain::UNIX, ty, None)?;
     probe.set_nonblocking(true)?;
     match probe.connect(&SockAddr::unix(path)?) {
         Ok(()) => Ok(true),

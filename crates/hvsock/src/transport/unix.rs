@@ -10,7 +10,12 @@ use crate::{Addr, ListenOptions};
 
 /// Listens on the Unix socket at `path`.
 pub(crate) fn bind(path: &Path, options: &ListenOptions) -> io::Result<Bound> {
-    let (socket, file) = super::socket_file::listen(path, options)?;
+    bind_as(socket2::Type::STREAM, path, options)
+}
+
+/// [`bind`] with a socket of type `ty` (`SOCK_SEQPACKET` for message mode).
+pub(crate) fn bind_as(ty: socket2::Type, path: &Path, options: &ListenOptions) -> io::Result<Bound> {
+    let (socket, file) = super::socket_file::listen(path, options, ty)?;
     Ok(Bound { socket, local: Addr::Unix(path.to_path_buf()), file: Some(file) })
 }
 

@@ -24,7 +24,12 @@ const SOL_VSOCK: libc::c_int = libc::AF_VSOCK;
 /// The kernel gives up on a vsock connect after its own timeout (2 s by default); with
 /// a longer `timeout` that limit is raised to match.
 pub(crate) fn socket(options: &ConnectOptions) -> io::Result<Socket> {
-    let socket = Socket::new(Domain::VSOCK, Type::STREAM, None)?;
+    socket_of(Type::STREAM, options)
+}
+
+/// [`socket`] of another type (`SOCK_SEQPACKET` for message mode).
+pub(crate) fn socket_of(ty: Type, options: &ConnectOptions) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::VSOCK, ty, None)?;
     if let Some(timeout) = options.timeout {
         set_connect_timeout(&socket, timeout)?;
     }
@@ -50,7 +55,12 @@ pub(crate) fn explain(err: io::Error, addr: &VsockAddr) -> io::Error {
 /// `socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC)`, the credit window its connections
 /// inherit (`options.vsock_buffer_size`), `bind(2)` and `listen(2)`.
 pub(crate) fn bind(addr: &VsockAddr, options: &ListenOptions) -> io::Result<Bound> {
-    let socket = Socket::new(Domain::VSOCK, Type::STREAM, None)?;
+    bind_as(Type::STREAM, addr, options)
+}
+
+/// [`bind`] with a socket of type `ty`.
+pub(crate) fn bind_as(ty: Type, addr: &VsockAddr, options: &ListenOptions) -> io::Result<Bound> {
+    let socket = Socket::new(Domain::VSOCK, ty, None)?;
     if let Some(size) = options.vsock_buffer_size {
         super::vsock_window::set_window(&socket, size)?;
     }

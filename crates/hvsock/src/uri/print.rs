@@ -5,7 +5,7 @@
 use std::fmt;
 
 use super::{format_path, percent_encode};
-use crate::{Addr, HvAddr, HybridAddr, HyperkitAddr, TcpAddr, VmId, VsockAddr};
+use crate::{Addr, Endpoint, HvAddr, HybridAddr, HyperkitAddr, TcpAddr, VmId, VsockAddr};
 
 impl fmt::Display for TcpAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -78,5 +78,17 @@ impl fmt::Display for HyperkitAddr {
             write!(f, "{}", self.guest_cid)?;
         }
         write!(f, ":{}{}", self.port, format_path(&self.dir))
+    }
+}
+
+impl fmt::Display for Endpoint {
+    /// The address's URI, with `+seqpacket` after the scheme for message mode.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let uri = self.addr.to_string();
+        let scheme = self.addr.scheme();
+        match uri.strip_prefix(scheme) {
+            Some(rest) => write!(f, "{scheme}{}{rest}", self.kind.scheme_suffix()),
+            None => f.write_str(&uri),
+        }
     }
 }

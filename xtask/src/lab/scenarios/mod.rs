@@ -18,6 +18,7 @@ mod hyperkit;
 mod loopback;
 mod peers;
 mod plumbing;
+mod seqpacket;
 mod server;
 mod stress;
 
@@ -43,6 +44,7 @@ pub fn all() -> Vec<Scenario> {
         stress::SCENARIOS,
         framed::SCENARIOS,
         adapters::SCENARIOS,
+        seqpacket::SCENARIOS,
     ]
     .concat()
 }

@@ -14,6 +14,10 @@ ADDRESSES:
   hybrid://:PORT/UDS    Firecracker / Cloud Hypervisor / vhost-device-vsock host socket
   hyperkit://:PORT/DIR  hyperkit VM state directory (macOS)
   unix:///PATH          plain Unix socket;  tcp://HOST:PORT  TCP
+  vsock+seqpacket://CID:PORT, unix+seqpacket:///PATH
+                        message mode (SOCK_SEQPACKET): each line of standard input is
+                        one message, each message received is written as one line
+                        (--length-prefixed: a 4-byte big-endian length, then the bytes)
 
 EXAMPLES:
   In a guest, serve a file on port 1234:     hvcat -l vsock://:1234 < file
@@ -34,6 +38,11 @@ EXAMPLES:
     in the guest:  hvcat -l -k --framed -c 'my-server' vsock://:5000
     on the host:   echo status | hvcat --framed hybrid://:5000/run/vm/v.sock
   Plain Unix clients to that guest service:  hvcat -l -k unix:///run/s.sock --relay hybrid://:5000/run/vm/v.sock --relay-framed
+  Messages: a message echo in a guest, and two messages to it (each line one message):
+    in the guest:  hvcat -l --echo vsock+seqpacket://:6000
+    in the guest:  printf 'hello\\nworld\\n' | hvcat vsock+seqpacket://1:6000
+  Binary messages, length-prefixed both ways:  hvcat --length-prefixed unix+seqpacket:///run/agent.sock < requests > replies
+  Messages relayed whole, Unix socket to guest:  hvcat -l -k unix+seqpacket:///run/m.sock --relay vsock+seqpacket://4:6000
 
 EXIT STATUS:
   0 success, 1 connection or I/O failure, 2 bad usage or invalid address.";
@@ -72,6 +81,12 @@ pub struct Cli {
     /// (vhost-device-vsock, Firecracker); a peer that ends without finishing is an error
     #[arg(long)]
     pub framed: bool,
+
+    /// In message mode (+seqpacket URIs): read each message from standard input, and write
+    /// each received, as a 4-byte big-endian length and its bytes, instead of one per line
+    /// (for messages that hold newlines or binary data)
+    #[arg(long)]
+    pub length_prefixed: bool,
 
     /// With --relay: speak the framed protocol on the connection to URI2
     #[arg(long, requires = "relay")]

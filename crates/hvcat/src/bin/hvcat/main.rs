@@ -4,6 +4,7 @@ mod cli;
 mod copy;
 mod doctor;
 mod exec;
+mod messages;
 mod relay;
 #[cfg(unix)]
 mod zerocopy;
@@ -20,7 +21,7 @@ use cli::Cli;
 use copy::{Moved, Source, StdinPump};
 use exec::Exec;
 use hvsock::idle::{Activity, Watchdog};
-use hvtools::conventions::{parse_addr, Failure};
+use hvtools::conventions::{parse_endpoint, Failure};
 use hvtools::serve::{self, Dispatch, Limits};
 
 fn main() -> ExitCode {
@@ -66,7 +67,13 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         return doctor::run(cli);
     }
     let uri = cli.uri.as_deref().unwrap_or_default();
-    let addr = parse_addr(uri)?;
+    let endpoint = parse_endpoint(uri)?;
+    let addr = endpoint.addr;
+    if endpoint.kind == hvsock::SocketKind::Seqpacket {
+        let limits = if cli.listen { limits(cli, &addr)? } else { Limits::default() };
+        cli.connect.check_vsock_buffer([&addr])?;
+        return messages::run(cli, &addr, limits);
+    }
     if cli.register {
         register(&addr)?;
         if !cli.listen {
@@ -78,9 +85,14 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     }
     let limits = if cli.listen { limits(cli, &addr)? } else { Limits::default() };
     if let Some(to) = &cli.relay {
-        let to = parse_addr(to)?;
-        cli.connect.check_vsock_buffer([&addr, &to])?;
-        return relay(cli, &addr, to, limits);
+        let to = parse_endpoint(to)?;
+        if to.kind != hvsock::SocketKind::Stream {
+            return Err(Failure::Usage(format!(
+                "--relay from a byte stream ({addr}) to message mode ({to}) would have no message boundaries to keep: give both ends +seqpacket, or neither"
+            )));
+        }
+        cli.connect.check_vsock_buffer([&addr, &to.addr])?;
+        return relay(cli, &addr, to.addr, limits);
     }
     cli.connect.check_vsock_buffer([&addr])?;
     let mode = if cli.echo {

@@ -77,7 +77,7 @@ async fn attempt(
 /// checks `SO_ERROR`. A Unix listener whose backlog is full answers `EAGAIN`, with
 /// nothing to wait on: the `connect(2)` is tried again after 1 ms, 2 ms, ... at most
 /// 64 ms apart, until the caller's deadline.
-async fn connect_socket(socket: Socket, target: &SockAddr) -> io::Result<AsyncFd<Socket>> {
+pub(super) async fn connect_socket(socket: Socket, target: &SockAddr) -> io::Result<AsyncFd<Socket>> {
     socket.set_nonblocking(true)?;
     let mut backoff = Backoff::new();
     loop {

@@ -4,6 +4,7 @@ use tokio::io::unix::AsyncFd;
 
 pub(super) mod connect;
 pub(super) mod listener;
+pub(super) mod seqpacket;
 pub(super) mod stream;
 
 /// Registers `socket` with the current tokio reactor.

@@ -92,7 +92,7 @@ fn a_symlink_swapped_in_at_any_step_never_reaches_another_file() {
                     attack(&root_path, &target_path, &victims, how, private);
                 }
             })));
-            let result = listen(&target, &ListenOptions::new().mode(0o666));
+            let result = listen(&target, &ListenOptions::new().mode(0o666), socket2::Type::STREAM);
             hook::set(None);
             let context =
                 format!("{how:?} at {step:?} ({})", if result.is_ok() { "bound" } else { "failed" });
@@ -109,7 +109,7 @@ fn a_symlink_swapped_in_at_any_step_never_reaches_another_file() {
 fn without_an_attacker_the_socket_gets_its_mode_and_the_private_directory_goes() {
     let root = tempfile::tempdir().unwrap();
     let target = root.path().join("s");
-    let (socket, file) = listen(&target, &ListenOptions::new().mode(0o660)).unwrap();
+    let (socket, file) = listen(&target, &ListenOptions::new().mode(0o660), socket2::Type::STREAM).unwrap();
     let meta = fs::symlink_metadata(&target).unwrap();
     assert_eq!(meta.permissions().mode() & 0o7777, 0o660);
     let names: Vec<_> = fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
@@ -134,7 +134,7 @@ fn two_listeners_started_at_once_exactly_one_wins() {
                 let (start, target) = (Arc::clone(&start), target.clone());
                 std::thread::spawn(move || {
                     start.wait();
-                    listen(&target, &ListenOptions::new())
+                    listen(&target, &ListenOptions::new(), socket2::Type::STREAM)
                 })
             })
             .collect();
