@@ -111,12 +111,17 @@ async fn relay_one(
         Some(idle) => bridge_with_idle_timeout(&client, &upstream, idle).await,
         None => bridge(&client, &upstream).await,
     };
+    if let Err(e) = &crossed {
+        // Said while both connections are still open, so that the log has it by the
+        // time either peer sees its end.
+        warn!("relaying {from} to {to}: {e}");
+    }
     drop((client, upstream));
     let framed_ends = (
         client_framing.finish_async(from.clone()).await,
         upstream_framing.finish_async(to.to_string()).await,
     );
-    let crossed = crossed.map_err(|e| io::Error::new(e.kind(), format!("relaying {from} to {to}: {e}")))?;
+    let Ok(crossed) = crossed else { return Ok(()) };
     framed_ends
         .0
         .and(framed_ends.1)
