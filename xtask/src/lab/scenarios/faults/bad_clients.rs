@@ -145,7 +145,11 @@ pub fn bad_clients(ctx: &mut Ctx) -> Result<()> {
     // Connections in accept order: guest vanish, silent, half; host vanish,
     // silent, half; then the 19 good ones. Each end is a line naming the peer.
     let log = ctx.vm.sh_ok("cat $B/bc-srv.err")?;
-    let peers: Vec<&str> = log.lines().filter_map(|l| l.strip_prefix("hvcat: connection from ")).collect();
+    // "connection from PEER, vsock buffer SIZE": the peer is the first word.
+    let peers: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("hvcat: connection from ")?.split([',', ' ']).next())
+        .collect();
     let want = 3 + 3 + 3 + GUESTS;
     ensure!(peers.len() == want, "the listener logged {} connections, expected {want}:\n{log}", peers.len());
     let ended = |peer: &str| {
