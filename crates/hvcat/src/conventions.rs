@@ -103,8 +103,9 @@ pub struct ConnectArgs {
     pub handshake_timeout: Duration,
 
     /// The credit window of vsock connections, made or accepted: how much the peer may
-    /// send ahead of what is read (SO_VM_SOCKETS_BUFFER_SIZE; K and M suffixes; the
-    /// kernel's default is 256K)
+    /// send ahead of what is read (SO_VM_SOCKETS_BUFFER_SIZE; K and M suffixes). Default
+    /// 1M, where a guest receives 1.08-1.15x as fast as with the kernel's 256K
+    /// (docs/performance.md)
     #[arg(long, value_name = "SIZE", value_parser = crate::parse_size)]
     pub vsock_buffer: Option<u64>,
 }
@@ -117,10 +118,10 @@ impl ConnectArgs {
             Some(RetryArg::Forever) => Retry::Forever,
             Some(RetryArg::Times(n)) => Retry::Times(n),
         };
-        let mut options = ConnectOptions::new().handshake_timeout(self.handshake_timeout).retry(retry);
-        if let Some(size) = self.vsock_buffer {
-            options = options.vsock_buffer_size(size);
-        }
+        let options = ConnectOptions::new()
+            .handshake_timeout(self.handshake_timeout)
+            .retry(retry)
+            .vsock_buffer_size(self.vsock_buffer.unwrap_or(DEFAULT_VSOCK_BUFFER));
         match self.connect_timeout {
             Some(timeout) => options.timeout(timeout),
             None => options,
@@ -129,11 +130,7 @@ impl ConnectArgs {
 
     /// The library's options for listening, with `--vsock-buffer`.
     pub fn listen_options(&self) -> ListenOptions {
-        let options = ListenOptions::new();
-        match self.vsock_buffer {
-            Some(size) => options.vsock_buffer_size(size),
-            None => options,
-        }
+        ListenOptions::new().vsock_buffer_size(self.vsock_buffer.unwrap_or(DEFAULT_VSOCK_BUFFER))
     }
 
     /// The address `uri` names for a client, checked against `--vsock-buffer`.
@@ -149,8 +146,8 @@ impl ConnectArgs {
         Ok(hvsock::Listener::bind_with(&addr, &self.listen_options())?)
     }
 
-    /// Refuses `--vsock-buffer` when none of `addrs` is a vsock address: it would do
-    /// nothing there.
+    /// Refuses an explicit `--vsock-buffer` when none of `addrs` is a vsock address: it
+    /// would do nothing there.
     pub fn check_vsock_buffer<'a>(&self, addrs: impl IntoIterator<Item = &'a Addr>) -> Result<(), Failure> {
         let mut addrs = addrs.into_iter().peekable();
         let first = addrs.peek().map(|a| a.to_string()).unwrap_or_default();
@@ -162,6 +159,12 @@ impl ConnectArgs {
         Ok(())
     }
 }
+
+/// The tools' vsock credit window unless `--vsock-buffer` says otherwise: the smallest
+/// on the plateau of the lab's sweep (`cargo xtask bench lab --windows-only`: 1M to 4M
+/// within a few percent of each other, 1.08-1.15x the kernel's 256K where a guest
+/// receives). Transports other than vsock ignore it.
+pub const DEFAULT_VSOCK_BUFFER: u64 = 1 << 20;
 
 /// `--retry` and `--retry=N`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

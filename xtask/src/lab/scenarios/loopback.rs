@@ -173,9 +173,9 @@ fn local_cid(ctx: &mut Ctx) -> Result<()> {
 }
 
 /// `--vsock-buffer` sets the credit window where it is given, and only there: an echo
-/// listener given 2M hands it to each connection it accepts, a client given 1M has 1M,
-/// one given nothing has the kernel's 256 KiB (as `-v` reads them back with
-/// `getsockopt(2)`); 4 MiB echoes intact through the widened windows.
+/// listener given 2M hands it to each connection it accepts, a client given 512K has
+/// 512 KiB, one given nothing hvcat's default of 1 MiB (as `-v` reads them back with
+/// `getsockopt(2)`); 4 MiB echoes intact through the changed windows.
 fn vsock_buffer(ctx: &mut Ctx) -> Result<()> {
     ctx.need_guest_hvcat()?;
     let port = ctx.port();
@@ -183,7 +183,7 @@ fn vsock_buffer(ctx: &mut Ctx) -> Result<()> {
     guest::wait_ready(&mut ctx.vm, "vb-srv", "listening on")?;
     let facts = parse_kv(&ctx.vm.sh_ok(&format!(
         "head -c 4194304 /dev/urandom > /tmp/vb.in
-         hvcat -v --vsock-buffer 1M vsock://1:{port} < /tmp/vb.in > /tmp/vb.out 2> /tmp/vb.err
+         hvcat -v --vsock-buffer 512K vsock://1:{port} < /tmp/vb.in > /tmp/vb.out 2> /tmp/vb.err
          echo rc=$?
          echo same=$([ \"$(sha /tmp/vb.in)\" = \"$(sha /tmp/vb.out)\" ] && echo yes)
          echo client=$(grep 'connected to' /tmp/vb.err)
@@ -198,8 +198,8 @@ fn vsock_buffer(ctx: &mut Ctx) -> Result<()> {
         kv(&facts, "rc")? == "0" && kv(&facts, "same")? == "yes",
         "4 MiB echo through the windows: {facts:?}"
     );
-    ensure!(client.contains("vsock buffer 1.0 MiB"), "the client given 1M reported: {client}");
-    ensure!(plain.contains("vsock buffer 256.0 KiB"), "a client given nothing reported: {plain}");
+    ensure!(client.contains("vsock buffer 512.0 KiB"), "the client given 512K reported: {client}");
+    ensure!(plain.contains("vsock buffer 1.0 MiB"), "a client given nothing (hvcat's default 1M) reported: {plain}");
     ensure!(
         server.matches("vsock buffer 2.0 MiB").count() == 2,
         "the listener given 2M reported, for its two connections: {server}"
