@@ -153,8 +153,14 @@ fn idle_timeout_in_echo_and_relay_listeners_closes_only_the_silent_connection() 
     let relay_uri = format!("unix://{}", relay_path.display());
     let mut echo = hvcat(&["-v", "-i", "0.5", "-l", "--echo", &echo_uri]).spawn().unwrap();
     wait_for(&echo_path);
+    // The relay's upstream has no idle timeout of its own, or its 0.5 s and the relay's
+    // would race to close the silent connection.
+    let upstream_path = dir.path().join("upstream");
+    let upstream_uri = format!("unix://{}", upstream_path.display());
+    let mut upstream = hvcat(&["-l", "-k", "--echo", &upstream_uri]).spawn().unwrap();
+    wait_for(&upstream_path);
     let mut relay =
-        hvcat(&["-v", "-i", "0.5", "-l", "-k", &relay_uri, "--relay", &echo_uri]).spawn().unwrap();
+        hvcat(&["-v", "-i", "0.5", "-l", "-k", &relay_uri, "--relay", &upstream_uri]).spawn().unwrap();
     wait_for(&relay_path);
     for path in [&echo_path, &relay_path] {
         let silent = UnixStream::connect(path).unwrap();
@@ -171,10 +177,11 @@ fn idle_timeout_in_echo_and_relay_listeners_closes_only_the_silent_connection() 
         (&talker).read_to_string(&mut back).unwrap();
         assert_eq!(back, "still serving", "{}", path.display());
     }
-    for server in [&mut echo, &mut relay] {
+    for server in [&mut echo, &mut relay, &mut upstream] {
         assert!(server.try_wait().unwrap().is_none(), "the listener is still serving");
         server.kill().unwrap();
     }
+    upstream.wait().unwrap();
     let mut log = String::new();
     echo.wait().unwrap();
     echo.stderr.take().unwrap().read_to_string(&mut log).unwrap();

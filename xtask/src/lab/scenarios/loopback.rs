@@ -199,7 +199,10 @@ fn vsock_buffer(ctx: &mut Ctx) -> Result<()> {
         "4 MiB echo through the windows: {facts:?}"
     );
     ensure!(client.contains("vsock buffer 512.0 KiB"), "the client given 512K reported: {client}");
-    ensure!(plain.contains("vsock buffer 1.0 MiB"), "a client given nothing (hvcat's default 1M) reported: {plain}");
+    ensure!(
+        plain.contains("vsock buffer 1.0 MiB"),
+        "a client given nothing (hvcat's default 1M) reported: {plain}"
+    );
     ensure!(
         server.matches("vsock buffer 2.0 MiB").count() == 2,
         "the listener given 2M reported, for its two connections: {server}"
