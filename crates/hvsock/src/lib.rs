@@ -114,6 +114,8 @@ mod options;
 mod peer;
 pub mod seqpacket;
 pub mod sockaddr;
+#[cfg(target_os = "linux")]
+mod sockopt;
 mod stream;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]

@@ -205,24 +205,14 @@ pub(crate) fn credentials<T>(_: &T) -> io::Result<PeerCredentials> {
 /// `getsockopt(SO_PEERCRED)` (Linux) or `getpeereid(3)` (macOS) on a connected Unix socket.
 #[cfg(unix)]
 pub(crate) fn credentials_of(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<PeerCredentials> {
-    use std::os::fd::AsRawFd;
     #[cfg(target_os = "linux")]
     {
-        let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
-        let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-        // SAFETY: `cred` and `len` are valid for writes and `len` holds cred's size.
-        let rc = unsafe {
-            libc::getsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_PEERCRED,
-                (&mut cred as *mut libc::ucred).cast(),
-                &mut len,
-            )
-        };
-        if rc == -1 {
-            return Err(io::Error::last_os_error());
-        }
+        let cred = crate::sockopt::get(
+            &fd,
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            libc::ucred { pid: 0, uid: 0, gid: 0 },
+        )?;
         Ok(PeerCredentials {
             uid: cred.uid,
             gid: cred.gid,
@@ -231,6 +221,7 @@ pub(crate) fn credentials_of(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<Peer
     }
     #[cfg(not(target_os = "linux"))]
     {
+        use std::os::fd::AsRawFd;
         let (mut uid, mut gid) = (0, 0);
         // SAFETY: `uid` and `gid` are valid for writes.
         if unsafe { libc::getpeereid(fd.as_raw_fd(), &mut uid, &mut gid) } == -1 {

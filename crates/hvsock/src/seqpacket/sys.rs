@@ -13,9 +13,6 @@ use crate::error::error;
 use crate::transport::{self, unix, vsock, Bound};
 use crate::{Addr, ConnectOptions, ListenOptions, VsockAddr};
 
-/// `SO_VM_SOCKETS_BUFFER_SIZE` from `<linux/vm_sockets.h>`.
-const SO_VM_SOCKETS_BUFFER_SIZE: libc::c_int = 0;
-
 /// A socket for a connection to `addr` and where to connect it, not yet connected:
 /// `socket(AF_VSOCK, SOCK_SEQPACKET)` with the kernel's connect timeout raised to
 /// `options`' (as for streams), or `socket(AF_UNIX, SOCK_SEQPACKET)` with
@@ -110,22 +107,7 @@ pub(crate) fn accepted(socket: &Socket, family: Family) -> io::Result<()> {
 
 /// `setsockopt(SO_PASSCRED)`: every message received brings its sender's credentials.
 fn pass_credentials(socket: &Socket) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    // SAFETY: `on` is a valid c_int that outlives the call, and we pass its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PASSCRED,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    crate::sockopt::set(socket, libc::SOL_SOCKET, libc::SO_PASSCRED, 1 as libc::c_int)
 }
 
 /// Room for exactly one `SCM_CREDENTIALS` (`CMSG_SPACE(sizeof(struct ucred))`, 32
@@ -198,21 +180,7 @@ pub(crate) fn send(socket: &Socket, msg: &[u8]) -> io::Result<usize> {
 /// on vsock the receive buffer it advertises (`SO_VM_SOCKETS_BUFFER_SIZE`, 256 KiB by
 /// default), beyond which a sender gets `EMSGSIZE`.
 pub(crate) fn largest_message(socket: &Socket) -> io::Result<usize> {
-    let mut size: u64 = 0;
-    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
-    // SAFETY: `size` is writable for `len` bytes, and `len` is a valid socklen_t.
-    let rc = unsafe {
-        libc::getsockopt(
-            socket.as_raw_fd(),
-            libc::AF_VSOCK,
-            SO_VM_SOCKETS_BUFFER_SIZE,
-            (&mut size as *mut u64).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let size = crate::transport::vsock_window::window(socket)?;
     Ok(usize::try_from(size).unwrap_or(usize::MAX))
 }
 

@@ -102,22 +102,7 @@ fn connect_timeval(timeout: Duration) -> libc::timeval {
 
 /// `setsockopt(SO_VM_SOCKETS_CONNECT_TIMEOUT)`, clamped by [`connect_timeval`].
 fn set_connect_timeout(socket: &Socket, timeout: Duration) -> io::Result<()> {
-    let tv = connect_timeval(timeout);
-    // SAFETY: `tv` is a valid timeval that outlives the call, and we pass its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            SOL_VSOCK,
-            SO_VM_SOCKETS_CONNECT_TIMEOUT,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    crate::sockopt::set(socket, SOL_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, connect_timeval(timeout))
 }
 
 /// `ioctl(IOCTL_VM_SOCKETS_GET_LOCAL_CID)` on `/dev/vsock`, which is closed again.

@@ -6,7 +6,6 @@
 //! connections it accepts.
 
 use std::io;
-use std::os::fd::AsRawFd;
 
 use socket2::Socket;
 
@@ -70,34 +69,10 @@ pub(crate) fn window(socket: &Socket) -> io::Result<u64> {
 
 /// `setsockopt(AF_VSOCK, name)` with a `u64`, the type of the vsock buffer options.
 fn set(socket: &Socket, name: libc::c_int, value: u64) -> io::Result<()> {
-    // SAFETY: `value` is a u64 that outlives the call, and we pass its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::AF_VSOCK,
-            name,
-            (&value as *const u64).cast(),
-            std::mem::size_of::<u64>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    crate::sockopt::set(socket, libc::AF_VSOCK, name, value)
 }
 
 /// `getsockopt(AF_VSOCK, name)` of a `u64`.
 fn get(socket: &Socket, name: libc::c_int) -> io::Result<u64> {
-    let mut value: u64 = 0;
-    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
-    // SAFETY: `value` and `len` are valid for writes and `len` holds `value`'s size.
-    let rc = unsafe {
-        libc::getsockopt(socket.as_raw_fd(), libc::AF_VSOCK, name, (&mut value as *mut u64).cast(), &mut len)
-    };
-    if rc == 0 {
-        Ok(value)
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    crate::sockopt::get(socket, libc::AF_VSOCK, name, 0u64)
 }
