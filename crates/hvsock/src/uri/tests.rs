@@ -1,4 +1,7 @@
 use super::*;
+use crate::sockaddr::service_from_port;
+use crate::{HvAddr, VmId};
+use uuid::Uuid;
 
 fn parse_ok(uri: &str) -> Addr {
     uri.parse().unwrap_or_else(|e| panic!("{uri} should parse: {e}"))
