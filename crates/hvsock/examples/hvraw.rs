@@ -12,6 +12,8 @@
 //! hvraw send URI -           connect, send standard input (1 MiB `read(2)`s), close
 //! hvraw recv URI [BYTES]     listen on URI, accept one connection, receive until
 //!                            end-of-file (or until BYTES have arrived), close
+//! hvraw read -               read standard input (1 MiB `read(2)`s) to its end and
+//!                            nothing else: what `send URI -` spends on its input
 //! ```
 //!
 //! On standard error: `hvraw: listening on ADDR` once a receiver listens, and one line
@@ -27,10 +29,13 @@ use hvsock::{Addr, Listener, Stream};
 /// The size of every `send(2)` and `recv(2)`.
 const CHUNK: usize = 1 << 20;
 
-const USAGE: &str = "usage: hvraw send URI BYTES|- | hvraw recv URI [BYTES]";
+const USAGE: &str = "usage: hvraw send URI BYTES|- | hvraw recv URI [BYTES] | hvraw read -";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args == ["read", "-"] {
+        return report("read", "standard input", Instant::now(), read_input(|_| Ok(())));
+    }
     let parsed = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["send", uri, "-"] => parse(uri, None).map(|(a, n)| (true, a, n)),
         ["send", uri, bytes] => parse(uri, Some(bytes)).map(|(a, n)| (true, a, n)),
@@ -51,15 +56,19 @@ fn main() -> ExitCode {
         (true, None) => stdin_sender(&addr),
         (false, want) => receiver(&addr, want),
     };
+    report(if send { "sent" } else { "received" }, &addr.to_string(), started, result)
+}
+
+/// Prints the byte count, time and rate since `started`, or the error naming `what`.
+fn report(done: &str, what: &str, started: Instant, result: io::Result<u64>) -> ExitCode {
     match result {
         Ok(n) => {
             let secs = started.elapsed().as_secs_f64();
-            let what = if send { "sent" } else { "received" };
-            eprintln!("hvraw: {what} {n} bytes in {secs:.3} s ({:.1} MB/s)", n as f64 / 1e6 / secs.max(1e-9));
+            eprintln!("hvraw: {done} {n} bytes in {secs:.3} s ({:.1} MB/s)", n as f64 / 1e6 / secs.max(1e-9));
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("hvraw: {addr}: {e}");
+            eprintln!("hvraw: {what}: {e}");
             ExitCode::from(1)
         }
     }
@@ -89,15 +98,21 @@ fn sender(addr: &Addr, bytes: u64) -> io::Result<u64> {
 
 /// Connects and sends standard input, read a MiB at a time, to its end.
 fn stdin_sender(addr: &Addr) -> io::Result<u64> {
+    let mut stream = Stream::connect(addr)?;
+    read_input(|chunk| stream.write_all(chunk))
+}
+
+/// Reads standard input a MiB at a time (`read(2)`, no buffering) to its end, handing
+/// each piece to `each`; returns the byte count.
+fn read_input(mut each: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<u64> {
     let mut buf = vec![0u8; CHUNK];
     let mut stdin = io::stdin().lock();
-    let mut stream = Stream::connect(addr)?;
     let mut total = 0;
     loop {
         match stdin.read(&mut buf) {
             Ok(0) => return Ok(total),
             Ok(n) => {
-                stream.write_all(&buf[..n])?;
+                each(&buf[..n])?;
                 total += n as u64;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

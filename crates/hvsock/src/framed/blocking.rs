@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::codec::{data_headers, Header, HEADER_LEN, MAX_DATA};
 use super::reader::ReadBuffer;
 use super::transport::Transport;
-use super::{again, FrameError, BATCH, DEFAULT_CLOSE_TIMEOUT};
+use super::{again, FrameError, BATCH, BATCH_FRAMES, DEFAULT_CLOSE_TIMEOUT};
 use crate::Stream;
 
 /// A connection that speaks the framed protocol (see [the module](super)): `Read` and
@@ -285,9 +285,9 @@ impl<S: Transport> Framed<S> {
             return Ok(0);
         }
         let len = buf.len().min(BATCH);
-        let mut headers = [[0u8; HEADER_LEN]; BATCH / MAX_DATA];
+        let mut headers = [[0u8; HEADER_LEN]; BATCH_FRAMES];
         let frames = data_headers(len, &mut headers);
-        let mut slices = [IoSlice::new(&[]); 2 * (BATCH / MAX_DATA)];
+        let mut slices = [IoSlice::new(&[]); 2 * BATCH_FRAMES];
         for (i, (header, payload)) in headers[..frames].iter().zip(buf[..len].chunks(MAX_DATA)).enumerate() {
             slices[2 * i] = IoSlice::new(header);
             slices[2 * i + 1] = IoSlice::new(payload);

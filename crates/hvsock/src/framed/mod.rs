@@ -61,9 +61,17 @@ pub use transport::Transport;
 /// How long [`Framed::close`] waits for the peer's `Close` unless told otherwise.
 pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The payload bytes one write packs into one system call (64 frames: 256 KiB, 128
-/// slices for `sendmsg(2)`).
-pub const BATCH: usize = 64 * MAX_DATA;
+/// The most bytes one write puts on the wire in one system call: 256 KiB, four whole
+/// vsock packets (Linux carries at most 64 KiB of payload in one).
+pub const BATCH_WIRE: usize = 256 * 1024;
+
+/// The frames of a full batch (128 slices for `sendmsg(2)`).
+pub const BATCH_FRAMES: usize = 64;
+
+/// The payload bytes one write packs into one system call: 261,888, in 64 frames whose
+/// headers and payload fill [`BATCH_WIRE`] exactly. A batch of 64 × 4096 payload bytes
+/// would be 256 bytes over, and cost a fifth vsock packet for those alone.
+pub const BATCH: usize = BATCH_WIRE - BATCH_FRAMES * HEADER_LEN;
 
 /// A broken rule of the protocol, or a peer that did not finish. Carried inside the
 /// `io::Error`s of [`Framed`] (`err.get_ref()` downcasts to it); the error kind is

@@ -3,11 +3,11 @@
 
 use std::io;
 
-use super::codec::{Decoder, Header, Item, HEADER_LEN, MAX_DATA};
-use super::{again, BATCH};
+use super::codec::{Decoder, Header, Item};
+use super::{again, BATCH_WIRE};
 
 /// The read buffer's size: a full batch of frames with their headers.
-const READ_BUF: usize = BATCH + BATCH / MAX_DATA * HEADER_LEN;
+const READ_BUF: usize = BATCH_WIRE;
 
 /// Received bytes not yet decoded, the decoder, and the stream's failure, once failed
 /// (it stays failed).

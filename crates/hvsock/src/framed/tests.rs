@@ -80,12 +80,18 @@ fn large_writes_are_split_into_4096_byte_frames() {
     assert_eq!(got[4..4100], data[..4096]);
     assert_eq!(got[4100..4104], [0x88, 0x03, 0, 0]); // 904
     assert_eq!(got[4104..], data[4096..]);
-    // One write takes at most a batch of 4096-byte frames.
-    let reader = thread::spawn(move || read_exact_n(&mut raw, BATCH + BATCH / MAX_DATA * HEADER_LEN));
+    // One write takes at most a batch: 64 frames that are exactly 256 KiB on the wire,
+    // four whole 64 KiB vsock packets (63 of 4096 bytes and one of 3840).
+    let reader = thread::spawn(move || read_exact_n(&mut raw, BATCH_WIRE));
     let big = vec![7u8; BATCH + 10];
     assert_eq!((&framed).write(&big).unwrap(), BATCH);
+    assert_eq!(BATCH, 261_888);
     let got = reader.join().unwrap();
-    assert!(got.chunks(HEADER_LEN + MAX_DATA).all(|frame| frame[..4] == [0x00, 0x10, 0, 0]));
+    let frames: Vec<&[u8]> = got.chunks(HEADER_LEN + MAX_DATA).collect();
+    assert_eq!(frames.len(), BATCH_FRAMES);
+    assert!(frames[..63].iter().all(|frame| frame[..4] == [0x00, 0x10, 0, 0] && frame.len() == 4100));
+    assert_eq!(frames[63][..4], [0x00, 0x0f, 0, 0]); // 3840
+    assert_eq!(frames[63].len(), HEADER_LEN + 3840);
 }
 
 #[test]

@@ -10,7 +10,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::Stream;
 use crate::framed::reader::ReadBuffer;
-use crate::framed::{again, FrameError, Header, BATCH, DEFAULT_CLOSE_TIMEOUT, MAX_DATA};
+use crate::framed::{again, FrameError, Header, BATCH, BATCH_WIRE, DEFAULT_CLOSE_TIMEOUT, MAX_DATA};
 
 /// A connection that speaks the framed protocol, for tokio: `AsyncRead` and
 /// `AsyncWrite` as on a plain stream; `AsyncWriteExt::shutdown` sends `ShutdownWrite`
@@ -243,7 +243,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Framed<T> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         this.writable(cx)?;
-        if this.out.len() - this.sent >= BATCH {
+        if this.out.len() - this.sent >= BATCH_WIRE {
             ready!(this.poll_send(cx))?;
         }
         let len = buf.len().min(BATCH);

@@ -1,13 +1,13 @@
 //! `hvbench` inside the guest and from the host, its JSON and SVG into docs/bench/.
 
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::tools::GDIR;
 use super::Bench;
 use crate::ensure;
 use crate::lab::harness::guest::sq;
-use crate::lab::harness::uri::hybrid_uri;
+use crate::lab::harness::uri::{hybrid_listener, hybrid_uri};
 use crate::util::{self, Result};
 
 impl<'c, 'l> Bench<'c, 'l> {
@@ -75,4 +75,44 @@ pub(super) fn samples(json: &str) -> Vec<(String, u64, f64)> {
         }
     }
     out
+}
+
+impl<'c, 'l> Bench<'c, 'l> {
+    /// hvbench in the guest with `args`; its JSON report.
+    pub(super) fn guest_hvbench(&mut self, args: &str) -> Result<String> {
+        let out = self.ctx.vm.sh_timeout(
+            &format!("hvbench {args} 2>/tmp/hvbw.err || {{ cat /tmp/hvbw.err; exit 1; }}"),
+            Duration::from_secs(1800),
+        )?;
+        ensure!(out.status == 0, "guest hvbench {args} failed: {}", out.output);
+        Ok(out.output)
+    }
+
+    /// A host `hvbench -s` (with `flags`) on the device's `<uds>_<port>`, where the
+    /// guest's connections to the host's port arrive; its port, and the server.
+    pub(super) fn host_hvbench_server(&mut self, flags: &str) -> Result<(u32, HostServer)> {
+        let hvbench = self.ctx.lab.binaries.host("hvbench").map_err(util::Error::msg)?;
+        let port = self.ctx.port();
+        let (listen_uri, path) = hybrid_listener(self.ctx, port);
+        let server = HostServer(
+            Command::new(&hvbench)
+                .args(["-s", listen_uri.as_str()])
+                .args(flags.split_whitespace())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?,
+        );
+        crate::lab::harness::wait::wait_for_path(&path)?;
+        Ok((port, server))
+    }
+}
+
+/// A host hvbench server, killed when dropped.
+pub(super) struct HostServer(Child);
+
+impl Drop for HostServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

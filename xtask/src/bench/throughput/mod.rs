@@ -25,11 +25,13 @@
 
 mod framed;
 mod hvbench;
+mod input;
 mod procs;
 mod routes;
 mod tools;
 mod window;
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
@@ -147,7 +149,16 @@ pub fn run(plan: &Plan) -> Result<()> {
             results.push((route, tool, Vec::new()));
         }
     }
+    let mut reads: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
     for round in 0..plan.runs {
+        for route in ROUTES {
+            if results.iter().any(|(r, t, _)| *r == route && *t == Tool::Raw) {
+                let secs = bench
+                    .read_cost(route)
+                    .with_context(|| format!("reading the input for {}", route.name()))?;
+                reads.entry(route as usize).or_default().push(secs);
+            }
+        }
         for entry in results.iter_mut() {
             let (route, tool) = (entry.0, entry.1);
             let sample = bench
@@ -168,7 +179,8 @@ pub fn run(plan: &Plan) -> Result<()> {
             entry.2.push(sample);
         }
     }
-    print_table(&results, bench.bytes, bench.host_bytes);
+    let rates = print_table(&results, bench.bytes, bench.host_bytes);
+    input::print_input_costs(&rates, &reads, bench.bytes, bench.host_bytes);
     if plan.hvbench {
         bench.hvbench()?;
     }
@@ -193,10 +205,16 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-fn print_table(results: &[(Route, Tool, Vec<Sample>)], bytes: usize, host_bytes: usize) {
+/// Prints each route's and tool's median, and the targets; returns the medians by
+/// (route, tool).
+fn print_table(
+    results: &[(Route, Tool, Vec<Sample>)],
+    bytes: usize,
+    host_bytes: usize,
+) -> BTreeMap<(usize, usize), f64> {
     println!();
     println!("{:<24} {:<14} {:>9} {:>19} {:>10}", "route", "tool", "MB/s", "min..max", "B/write");
-    let mut rates = std::collections::BTreeMap::new();
+    let mut rates = BTreeMap::new();
     for (route, tool, samples) in results {
         let n = if *route == Route::HostUnix { host_bytes } else { bytes } as f64;
         let mbs: Vec<f64> = samples.iter().map(|s| n / 1e6 / s.secs).collect();
@@ -235,6 +253,7 @@ fn print_table(results: &[(Route, Tool, Vec<Sample>)], bytes: usize, host_bytes:
             hv / rate(Tool::RawFile),
         );
     }
+    rates
 }
 
 impl<'c, 'l> Bench<'c, 'l> {

@@ -9,13 +9,12 @@
 //! send).
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use super::{median, Bench};
 use crate::ensure;
 use crate::lab::harness::guest::sq;
-use crate::lab::harness::uri::{hybrid_listener, hybrid_uri};
+use crate::lab::harness::uri::hybrid_uri;
 use crate::util::{self, Result};
 
 /// The windows tried, in KiB.
@@ -40,16 +39,7 @@ impl<'c, 'l> Bench<'c, 'l> {
             ports.push(port);
         }
         // One host server for the host -> guest route; the guest's window is the client's.
-        let host_port = self.ctx.port();
-        let (listen_uri, path) = hybrid_listener(self.ctx, host_port);
-        let host_server = HostServer(
-            Command::new(&hvbench)
-                .args(["-s", listen_uri.as_str()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()?,
-        );
-        crate::lab::harness::wait::wait_for_path(&path)?;
+        let (host_port, host_server) = self.host_hvbench_server("")?;
         let mut rates = Rates::new();
         println!("\nvsock window sweep: hvbench {ARGS} --vsock-buffer SIZE, {runs} runs each, interleaved");
         for round in 1..=runs {
@@ -77,26 +67,6 @@ impl<'c, 'l> Bench<'c, 'l> {
         drop(host_server);
         print_rates(&rates);
         Ok(())
-    }
-
-    /// hvbench in the guest with `args`; its JSON report.
-    fn guest_hvbench(&mut self, args: &str) -> Result<String> {
-        let out = self.ctx.vm.sh_timeout(
-            &format!("hvbench {args} 2>/tmp/hvbw.err || {{ cat /tmp/hvbw.err; exit 1; }}"),
-            Duration::from_secs(1800),
-        )?;
-        ensure!(out.status == 0, "guest hvbench {args} failed: {}", out.output);
-        Ok(out.output)
-    }
-}
-
-/// The host hvbench server, killed when dropped.
-struct HostServer(Child);
-
-impl Drop for HostServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
