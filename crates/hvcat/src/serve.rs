@@ -11,6 +11,10 @@ use std::time::Duration;
 use hvsock::{Addr, Listener, PeerFilter, Stream};
 use tracing::{debug, info, warn};
 
+mod failures;
+
+pub use failures::AcceptFailures;
+
 /// How long a listener pauses after a failed accept or a thread it could not start (out
 /// of file descriptors or tasks, say), so that it neither spins nor floods the log, and
 /// the shortage can pass.
@@ -135,16 +139,22 @@ where
 {
     let handler = Arc::new(handler);
     let slots = Arc::new(Slots::new(limits.max_conns));
+    let mut failures = AcceptFailures::default();
     loop {
         slots.wait_for_room();
         let stream = match listener.accept_admitted(limits.filter.as_ref()) {
             Ok(stream) => stream,
             Err(e) => {
-                warn!("{e}");
+                if let Some(said) = failures.failed(&e) {
+                    warn!("{said}");
+                }
                 thread::sleep(ACCEPT_PAUSE);
                 continue;
             }
         };
+        if let Some(said) = failures.succeeded() {
+            warn!("{said}");
+        }
         if announce {
             info!("{}", L::describe(&stream));
         }

@@ -263,3 +263,100 @@ fn messages_name_the_listening_address_for_unnamed_peers() {
     assert!(stderr.contains(&format!("a connection on {uri}")), "{stderr}");
     assert!(stderr.contains(&format!("writing {uri}: ")), "{stderr}");
 }
+
+/// Runs the child with at most `files` open descriptors (soft and hard limit, so that
+/// the relay cannot lift it).
+fn limit_files(command: &mut std::process::Command, files: u64) {
+    let limit = libc::rlimit { rlim_cur: files, rlim_max: files };
+    // SAFETY: only an async-signal-safe call between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// A client of a stream or message-mode (`SOCK_SEQPACKET`) Unix socket that sends `x`;
+/// what happens within `wait`.
+fn client_of(
+    messages: bool,
+    path: &std::path::Path,
+    wait: Duration,
+) -> (std::os::unix::net::UnixStream, Fate) {
+    if !messages {
+        return client(path, b"x", wait);
+    }
+    let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::SEQPACKET, None).unwrap();
+    socket.connect(&socket2::SockAddr::unix(path).unwrap()).unwrap();
+    socket.send(b"x").unwrap();
+    let stream = std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(socket));
+    let fate = fate(&stream, wait);
+    (stream, fate)
+}
+
+/// A server out of file descriptors (its `RLIMIT_NOFILE` reached) neither dies nor spins:
+/// it says why, and serves again once a descriptor is free. For the thread-per-connection
+/// loop (streams and message mode) and the async relay.
+#[test]
+fn a_server_out_of_descriptors_says_so_and_serves_again_once_one_is_free() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = dir.path().join("upstream");
+    let echo = hvcat(&["-l", "--echo", &format!("unix://{}", upstream.display())]).spawn().unwrap();
+    wait_for(&upstream);
+    let relay_to = format!("unix://{}", upstream.display());
+    let modes: [(&str, &str, &[&str]); 3] = [
+        ("echo", "unix", &["--echo"]),
+        ("messages", "unix+seqpacket", &["--echo"]),
+        ("relay", "unix", &["-k", "--relay", &relay_to]),
+    ];
+    for (label, scheme, extra) in modes {
+        let messages = label == "messages";
+        let path = dir.path().join(label);
+        let uri = format!("{scheme}://{}", path.display());
+        let mut command = hvcat(&[&["-l"], extra, &[uri.as_str()]].concat());
+        limit_files(&mut command, 12);
+        let server = command.spawn().unwrap();
+        wait_for(&path);
+        // Clients until one is not answered: held in the listen queue, or closed with
+        // a reason said (the relay, when its connection onwards finds no descriptor).
+        let mut clients = Vec::new();
+        let refused = loop {
+            let (conn, fate) = client_of(messages, &path, Duration::from_millis(700));
+            if fate != Fate::Answered(b"x".to_vec()) {
+                break (conn, fate);
+            }
+            clients.push(conn);
+            assert!(clients.len() < 40, "{label}: 40 clients served under a limit of 12 descriptors");
+        };
+        let pid = server.id();
+        let ticks = cpu_ticks(pid);
+        thread::sleep(Duration::from_secs(1));
+        let spent = cpu_ticks(pid) - ticks;
+        assert!(spent < 30, "{label}: the server spun at the limit ({spent} ticks in 1 s)");
+        clients.clear(); // their descriptors are freed
+        if refused.1 == Fate::Held {
+            let late = fate(&refused.0, Duration::from_secs(3));
+            assert_eq!(late, Fate::Answered(b"x".to_vec()), "{label}: the waiting client is served");
+        }
+        // The freed connections take a moment to wind down (the relay's through its
+        // upstream), so a new client may still find the server at the limit.
+        let started = Instant::now();
+        while client_of(messages, &path, Duration::from_secs(1)).1 != Fate::Answered(b"x".to_vec()) {
+            assert!(started.elapsed() < Duration::from_secs(5), "{label}: never served again");
+            thread::sleep(Duration::from_millis(100));
+        }
+        let stderr = stop(server);
+        assert!(stderr.contains("Too many open files"), "{label}: the reason is said: {stderr}");
+        assert!(!stderr.contains("panicked"), "{label}: {stderr}");
+        if label != "relay" {
+            // The accept loop's failures; the relay's own are its connections onwards.
+            let said = stderr.matches("Too many open files").count();
+            assert_eq!(said, 1, "{label}: said once while it lasts: {stderr}");
+            assert!(stderr.contains("accepting again after"), "{label}: its end is said: {stderr}");
+        }
+    }
+    stop(echo);
+}
