@@ -323,10 +323,15 @@ fn a_server_out_of_descriptors_says_so_and_serves_again_once_one_is_free() {
         // Clients until one is not answered: held in the listen queue, or closed with
         // a reason said (the relay, when its connection onwards finds no descriptor).
         let mut clients = Vec::new();
+        let answered = Fate::Answered(b"x".to_vec());
         let refused = loop {
-            let (conn, fate) = client_of(messages, &path, Duration::from_millis(700));
-            if fate != Fate::Answered(b"x".to_vec()) {
-                break (conn, fate);
+            let (conn, mut outcome) = client_of(messages, &path, Duration::from_millis(700));
+            if outcome == Fate::Held {
+                // Slow (a loaded machine), or really waiting? A while longer decides.
+                outcome = fate(&conn, Duration::from_secs(2));
+            }
+            if outcome != answered {
+                break (conn, outcome);
             }
             clients.push(conn);
             assert!(clients.len() < 40, "{label}: 40 clients served under a limit of 12 descriptors");
@@ -339,12 +344,12 @@ fn a_server_out_of_descriptors_says_so_and_serves_again_once_one_is_free() {
         clients.clear(); // their descriptors are freed
         if refused.1 == Fate::Held {
             let late = fate(&refused.0, Duration::from_secs(3));
-            assert_eq!(late, Fate::Answered(b"x".to_vec()), "{label}: the waiting client is served");
+            assert_eq!(late, answered, "{label}: the waiting client is served");
         }
         // The freed connections take a moment to wind down (the relay's through its
         // upstream), so a new client may still find the server at the limit.
         let started = Instant::now();
-        while client_of(messages, &path, Duration::from_secs(1)).1 != Fate::Answered(b"x".to_vec()) {
+        while client_of(messages, &path, Duration::from_secs(1)).1 != answered {
             assert!(started.elapsed() < Duration::from_secs(5), "{label}: never served again");
             thread::sleep(Duration::from_millis(100));
         }
