@@ -83,7 +83,7 @@ enum Which {
 }
 
 fn main() -> ExitCode {
-    hvtools::conventions::main("hvbench", |cli: &Cli| cli.verbose, run)
+    hvtools::conventions::main("hvbench", |cli: &Cli| cli.verbose, |cli| cli.server.is_some(), run)
 }
 
 fn run(cli: &Cli) -> Result<(), Failure> {
