@@ -159,8 +159,10 @@ impl ConnectArgs {
     /// would do nothing there.
     pub fn check_vsock_buffer<'a>(&self, addrs: impl IntoIterator<Item = &'a Addr>) -> Result<(), Failure> {
         let mut addrs = addrs.into_iter().peekable();
-        let first = addrs.peek().map(|a| a.to_string()).unwrap_or_default();
+        let first = addrs.peek().copied();
         if self.vsock_buffer.is_some() && !addrs.any(|a| matches!(a, Addr::Vsock(_))) {
+            // Named only here: formatting an address is a cost every connect would pay.
+            let first = first.map(ToString::to_string).unwrap_or_default();
             return Err(Failure::Usage(format!(
                 "--vsock-buffer applies to vsock:// addresses only, and {first} is not one"
             )));
