@@ -13,7 +13,9 @@
 //!   `hvcat URI` and `socat - ADDRESS` N times each, taking turns, and times each from
 //!   just before the spawn until the answer `P` arrives on the client's standard output
 //!   (its standard input, a pipe holding `P`, stays open until then); it also times the
-//!   exit, after closing that standard input.
+//!   exit, after closing that standard input. The answer must be `P` and the exit 0,
+//!   except guest -> host, where an exit with ENOTCONN is taken and counted: the device
+//!   often resets the guest's side when the host closes right after answering.
 //!
 //! Clients run where they would be used, and are timed by the clock of the machine they
 //! run on: the samplers run in the guest for the loopback and guest -> host routes
