@@ -2,8 +2,8 @@
 //!
 //! xtask does not depend on the `hvsock` crate (its only dependencies are
 //! `libc` and `sha2`): it checks hvsock from the outside. It builds `hvcat`,
-//! `hvstress`, `hvbench` and the `hvraw` example with cargo as programs
-//! (`lab/binaries.rs`) and runs them, in the guest and on the host, as
+//! `hvstress`, `hvbench` and the `hvraw` and `spawn-latency` examples with cargo
+//! as programs (`lab/binaries.rs`) and runs them, in the guest and on the host, as
 //! processes. It talks to the guest through its own control channel (a serial
 //! port, `lab/control.rs`), and where it needs the host side of
 //! vhost-device-vsock's hybrid socket itself (the `lab/*` plumbing checks, the
@@ -36,8 +36,9 @@ usage: cargo xtask <command>
   package               the docs as docs.rs builds them, then cargo publish --dry-run of both crates
   dist [check]          static x86_64 and aarch64 Linux archives in target/dist; `check`
                         also installs them as README says and proves them (aarch64 under qemu)
-  bench [lab|relay]     hvcat vs socat vs raw through the lab guest; hvcat's relay vs socat
-                        (no argument: both)";
+  bench [lab|latency|relay]
+                        hvcat vs socat vs raw through the lab guest; connect latency of the
+                        library, hvcat and socat; hvcat's relay vs socat (no argument: all)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

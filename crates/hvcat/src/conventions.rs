@@ -37,9 +37,16 @@ pub fn parse_endpoint(uri: &str) -> Result<hvsock::Endpoint, Failure> {
 
 /// Parses the command line, sets up logging (`verbose` picks the level from the parsed
 /// arguments), runs `run`, and turns the outcome into messages and the exit status.
+///
+/// If the run `listens` (from the parsed arguments), the ending signals are handled
+/// first ([`crate::signals::install`]), so that its listeners' socket files are removed.
+/// A run that only connects leaves no socket file behind: the signals' default actions
+/// end it as they should, and it is spared the thread that waits for them (a thread
+/// costs a connect's start-up time: docs/performance.md, "Connect latency").
 pub fn main<C: Parser>(
     tool: &'static str,
     verbose: impl FnOnce(&C) -> bool,
+    listens: impl FnOnce(&C) -> bool,
     run: impl FnOnce(&C) -> Result<(), Failure>,
 ) -> ExitCode {
     let mut args = std::env::args_os();
@@ -68,8 +75,10 @@ pub fn main<C: Parser>(
         }
     };
     crate::log::init(tool, verbose(&cli));
-    if let Err(e) = crate::signals::install() {
-        tracing::warn!("cannot handle SIGINT/SIGTERM/SIGHUP (socket files may be left behind): {e}");
+    if listens(&cli) {
+        if let Err(e) = crate::signals::install() {
+            tracing::warn!("cannot handle SIGINT/SIGTERM/SIGHUP (socket files may be left behind): {e}");
+        }
     }
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -150,8 +159,10 @@ impl ConnectArgs {
     /// would do nothing there.
     pub fn check_vsock_buffer<'a>(&self, addrs: impl IntoIterator<Item = &'a Addr>) -> Result<(), Failure> {
         let mut addrs = addrs.into_iter().peekable();
-        let first = addrs.peek().map(|a| a.to_string()).unwrap_or_default();
+        let first = addrs.peek().copied();
         if self.vsock_buffer.is_some() && !addrs.any(|a| matches!(a, Addr::Vsock(_))) {
+            // Named only here: formatting an address is a cost every connect would pay.
+            let first = first.map(ToString::to_string).unwrap_or_default();
             return Err(Failure::Usage(format!(
                 "--vsock-buffer applies to vsock:// addresses only, and {first} is not one"
             )));

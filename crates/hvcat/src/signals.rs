@@ -1,6 +1,8 @@
 //! Ending well: a tool stopped by `SIGINT`, `SIGTERM` or `SIGHUP` (Ctrl-C, systemd,
 //! a closed terminal), or whose standard output was closed under it, removes its
 //! listeners' socket files first and then ends as the signal would have ended it.
+//! Only a tool that listens needs this ([`crate::conventions::main`] installs it then): a
+//! client has no socket file to remove, and the default actions end it the same way.
 
 /// The signals that end a tool with its socket files removed.
 #[cfg(unix)]

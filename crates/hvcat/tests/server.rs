@@ -180,6 +180,42 @@ fn ending_signals_remove_the_socket_file() {
     }
 }
 
+/// The names of process `pid`'s threads.
+fn thread_names(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .collect()
+}
+
+/// Connect latency (#18): a client has no socket file to remove, so no thread of its own
+/// waits for the ending signals (starting it cost every connection); they end the client
+/// by their default action all the same. A listener has that thread.
+#[test]
+fn only_listeners_wait_for_the_ending_signals() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let listener = UnixListener::bind(&path).unwrap();
+    let uri = format!("unix://{}", path.display());
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        let client = hvcat(&[&uri]).spawn().unwrap();
+        let (_conn, _) = listener.accept().unwrap(); // hvcat has set up, and connected
+        let names = thread_names(client.id());
+        assert!(!names.iter().any(|n| n == "signals"), "a client's threads: {names:?}");
+        // SAFETY: kill has no memory preconditions.
+        unsafe { libc::kill(client.id() as i32, signal) };
+        let (status, stderr, _) = finish_within(client, Duration::from_secs(5));
+        assert_eq!(status.signal(), Some(signal), "the client ended by the signal: {stderr}");
+    }
+    let served = dir.path().join("l");
+    let server = hvcat(&["-l", &format!("unix://{}", served.display())]).spawn().unwrap();
+    wait_for(&served);
+    let names = thread_names(server.id());
+    assert!(names.iter().any(|n| n == "signals"), "a listener's threads: {names:?}");
+    stop(server);
+}
+
 /// Commands run by `-e` start with no signal blocked, although hvcat blocks the ending
 /// signals in all of its threads.
 #[test]

@@ -136,6 +136,11 @@ fn bench_prints_table_json_and_svg() {
     assert!(table.status.success());
     let table = text(&table.stdout);
     assert!(table.contains("1.0 KiB   send") && table.contains("p99"), "{table}");
+
+    let only = run(tool("hvbench", &["--latency-only", "--latency", "20", "--json"]).arg(&uri));
+    assert!(only.status.success(), "{}", text(&only.stderr));
+    let json = text(&only.stdout);
+    assert!(json.contains("\"throughput\":[]") && json.contains("\"latency\":{\"count\":20,"), "{json}");
 }
 
 #[test]

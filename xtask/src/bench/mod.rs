@@ -1,27 +1,61 @@
 //! `cargo xtask bench ...`: benchmarks that print figures.
 
+pub mod latency;
 pub mod relay_vs_socat;
 pub mod throughput;
 
 use crate::lab::binaries;
+use crate::lab::harness::Ctx;
+use crate::lab::Lab;
 use crate::util::{self, Result};
 
 const USAGE: &str = "\
-usage: cargo xtask bench [lab|relay] [OPTIONS]   (no command: lab, then relay)
-  lab   [--mib N] [--host-mib N] [--runs N] [--route NAME].. [--tool NAME].. [--no-hvbench]
-        [--no-framed | --framed-only] [--no-windows | --windows-only]
-        hvcat vs socat vs raw through the lab guest, hvbench framed vs plain,
-        the vsock window (--vsock-buffer) swept from 64K to 4M
-        (docs/performance.md)
-  relay [--idle N] [--idle-socat N] [--active N] [--mib N]";
+usage: cargo xtask bench [lab|latency|relay] [OPTIONS]
+       (no command: lab, then latency in the same guest, then relay)
+  lab     [--mib N] [--host-mib N] [--runs N] [--route NAME].. [--tool NAME].. [--no-hvbench]
+          [--no-framed | --framed-only] [--no-windows | --windows-only]
+          hvcat vs socat vs raw through the lab guest, hvbench framed vs plain,
+          the vsock window (--vsock-buffer) swept from 64K to 4M
+  latency [--samples N] [--route loopback|guest-to-host|host-to-guest|host-unix]..
+          connect + handshake + first byte back, p50 and p99: the library (hvbench),
+          hvcat and socat started afresh for each connection (default 200 each)
+  relay   [--idle N] [--idle-socat N] [--active N] [--mib N]
+  (docs/performance.md)";
 
 /// Parses the bench command line and runs it.
 pub fn main(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         None => {
-            throughput::run(&throughput::Plan::default())?;
+            {
+                let lab = Lab::prepare()?;
+                let mut ctx = Ctx::new(&lab)?;
+                throughput::run_in(&mut ctx, &throughput::Plan::default())?;
+                println!();
+                latency::run_in(&mut ctx, &latency::Plan::default())?;
+            }
             println!();
             relay_with(&relay_vs_socat::Plan::default())
+        }
+        Some("latency") => {
+            let mut plan = latency::Plan::default();
+            let mut rest = args[1..].iter();
+            while let Some(flag) = rest.next() {
+                match flag.as_str() {
+                    "--samples" => plan.samples = number(flag, rest.next())?,
+                    "--route" => {
+                        let route = rest.next().filter(|r| latency::ROUTE_KEYS.contains(&r.as_str()));
+                        let route = route.ok_or_else(|| {
+                            util::Error::msg(format!(
+                                "--route takes one of {}",
+                                latency::ROUTE_KEYS.join(", ")
+                            ))
+                        })?;
+                        plan.routes.push(route.clone());
+                    }
+                    _ => crate::bail!("unknown option {flag}\n{USAGE}"),
+                }
+            }
+            latency::run(&plan)
         }
         Some("lab") => {
             let mut plan = throughput::Plan::default();

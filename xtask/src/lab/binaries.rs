@@ -1,5 +1,5 @@
-//! Building the project's `hvcat`, `hvstress`, `hvbench`, the `hvraw` example, and the
-//! `grpc-health` and `http-hello` examples, for the host (normal release build) and for
+//! Building the project's `hvcat`, `hvstress`, `hvbench`, the `hvraw` and
+//! `spawn-latency` examples, and the `grpc-health` and `http-hello` examples, for the host (normal release build) and for
 //! the guest (static, in its own target dir so it does not contend with other builds for
 //! cargo's lock). Two cargo runs per flavour: the tools, then the adapters' examples.
 
@@ -12,8 +12,15 @@ use crate::util::{self, Result};
 const GUEST_TARGET: &str = "x86_64-unknown-linux-gnu";
 
 /// The programs built next to hvcat, as paths below the release dir.
-pub const PROGRAMS: &[&str] =
-    &["hvcat", "hvstress", "hvbench", "examples/hvraw", "examples/grpc-health", "examples/http-hello"];
+pub const PROGRAMS: &[&str] = &[
+    "hvcat",
+    "hvstress",
+    "hvbench",
+    "examples/hvraw",
+    "examples/spawn-latency",
+    "examples/grpc-health",
+    "examples/http-hello",
+];
 
 /// The built binaries, or why each could not be built. A missing binary
 /// fails only the scenarios that need it.
@@ -47,8 +54,20 @@ fn sibling(hvcat: &Result<PathBuf, String>, name: &str) -> Result<PathBuf, Strin
 }
 
 /// `cargo build` arguments that build every one of [`PROGRAMS`].
-pub const BUILD: &[&str] =
-    &["build", "--quiet", "--release", "-p", "hvcat", "-p", "hvsock", "--bins", "--example", "hvraw"];
+pub const BUILD: &[&str] = &[
+    "build",
+    "--quiet",
+    "--release",
+    "-p",
+    "hvcat",
+    "-p",
+    "hvsock",
+    "--bins",
+    "--example",
+    "hvraw",
+    "--example",
+    "spawn-latency",
+];
 
 /// The gRPC and HTTP examples (#16), which need the adapters' features: a second cargo
 /// run after [`BUILD`], so that the tools (and `cargo xtask dist`) are built without them.

@@ -118,12 +118,19 @@ struct Bench<'c, 'l> {
     dir: TempDir,
 }
 
-/// `cargo xtask bench lab`.
+/// `cargo xtask bench lab`: prepares the lab and boots a guest of its own.
 pub fn run(plan: &Plan) -> Result<()> {
     ensure!(plan.runs > 0 && plan.mib > 0 && plan.host_mib > 0, "nothing to measure");
     let lab = Lab::prepare()?;
     let mut ctx = Ctx::new(&lab)?;
-    let mut bench = Bench::new(&mut ctx, plan)?;
+    run_in(&mut ctx, plan)
+}
+
+/// `bench lab` in a guest that is already up (`cargo xtask bench` goes on to the latency
+/// bench in the same guest).
+pub fn run_in(ctx: &mut Ctx, plan: &Plan) -> Result<()> {
+    ensure!(plan.runs > 0 && plan.mib > 0 && plan.host_mib > 0, "nothing to measure");
+    let mut bench = Bench::new(ctx, plan)?;
     if plan.framed_only {
         return bench.framed_vs_plain(plan.runs);
     }

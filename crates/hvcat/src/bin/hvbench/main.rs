@@ -18,6 +18,7 @@ EXAMPLES:
   In a guest:   hvbench -s vsock://:5201
   On the host:  hvbench hybrid://:5201/run/vm/v.sock --svg throughput.svg
   JSON only:    hvbench vsock://1:5201 --sizes 4K,64K,1M --bytes 128M --json
+  Latency only: hvbench unix:///run/b.sock --latency-only --latency 200
 
 EXIT STATUS:
   0 success, 1 connection or I/O failure, 2 bad usage.";
@@ -50,6 +51,10 @@ struct Cli {
     #[arg(long, value_name = "N", default_value = "1000")]
     latency: usize,
 
+    /// Measure only the latency: no throughput runs
+    #[arg(long)]
+    latency_only: bool,
+
     /// Print JSON instead of a table
     #[arg(long)]
     json: bool,
@@ -78,7 +83,7 @@ enum Which {
 }
 
 fn main() -> ExitCode {
-    hvtools::conventions::main("hvbench", |cli: &Cli| cli.verbose, run)
+    hvtools::conventions::main("hvbench", |cli: &Cli| cli.verbose, |cli| cli.server.is_some(), run)
 }
 
 fn run(cli: &Cli) -> Result<(), Failure> {
@@ -97,8 +102,9 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         Which::Recv => &[Direction::Recv],
         Which::Both => &[Direction::Send, Direction::Recv],
     };
+    let sizes = if cli.latency_only { &[][..] } else { &cli.sizes[..] };
     let runs: Vec<(Direction, u64)> =
-        cli.sizes.iter().flat_map(|&size| directions.iter().map(move |&d| (d, size))).collect();
+        sizes.iter().flat_map(|&size| directions.iter().map(move |&d| (d, size))).collect();
     let mut progress = Progress::new("hvbench", runs.len() as u64 + cli.latency as u64, true);
     let mut samples = Vec::new();
     for (done, (direction, size)) in runs.iter().enumerate() {

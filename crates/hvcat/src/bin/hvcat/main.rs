@@ -25,7 +25,7 @@ use hvtools::conventions::{parse_endpoint, Failure};
 use hvtools::serve::{self, Dispatch, Limits};
 
 fn main() -> ExitCode {
-    hvtools::conventions::main("hvcat", |cli: &Cli| cli.verbose, run)
+    hvtools::conventions::main("hvcat", |cli: &Cli| cli.verbose, |cli| cli.listen, run)
 }
 
 /// What to do with each connection.

@@ -84,7 +84,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    hvtools::conventions::main("hvstress", |cli: &Cli| cli.verbose, run)
+    hvtools::conventions::main("hvstress", |cli: &Cli| cli.verbose, |cli| cli.server.is_some(), run)
 }
 
 fn run(cli: &Cli) -> Result<(), Failure> {
