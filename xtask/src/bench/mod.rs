@@ -96,6 +96,6 @@ fn number(flag: &str, value: Option<&String>) -> Result<usize> {
 }
 
 fn relay_with(plan: &relay_vs_socat::Plan) -> Result<()> {
-    let hvcat = binaries::build().host_hvcat.map_err(util::Error::msg)?;
+    let hvcat = binaries::build_host().map_err(util::Error::msg)?;
     relay_vs_socat::run(&hvcat, plan)
 }
