@@ -229,6 +229,8 @@ fn poll_copy(
         if *start < *end {
             match to.try_write(&buf[*start..*end]) {
                 Ok(n) => {
+                    #[cfg(all(test, target_os = "linux"))]
+                    splice::tests::copied(n);
                     *start += n;
                     *total += n as u64;
                     last.moved();

@@ -61,7 +61,7 @@ impl Pipe {
             Err(e) => {
                 tracing::debug!("no pipe for splice(2), copying this burst instead: {e}");
                 #[cfg(test)]
-                tests::FALLBACKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tests::fell_back();
                 None
             }
         }
@@ -138,6 +138,8 @@ pub(super) fn poll_burst(
             match to.try_io_fd(Interest::WRITABLE, |fd| splice(pipe.read.as_raw_fd(), fd, pipe.held)) {
                 Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Ok(n) => {
+                    #[cfg(test)]
+                    tests::spliced(n);
                     pipe.held -= n;
                     *total += n as u64;
                     last.moved();
@@ -176,4 +178,4 @@ fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;
