@@ -1,6 +1,6 @@
 //! `cargo xtask bench ...`: benchmarks that print figures.
 
-pub mod relay_vs_socat;
+pub mod relay;
 pub mod throughput;
 
 use crate::lab::binaries;
@@ -13,7 +13,12 @@ usage: cargo xtask bench [lab|relay] [OPTIONS]   (no command: lab, then relay)
         hvcat vs socat vs raw through the lab guest, hvbench framed vs plain,
         the vsock window (--vsock-buffer) swept from 64K to 4M
         (docs/performance.md)
-  relay [--idle N] [--idle-socat N] [--active N] [--mib N]";
+  relay [--idle N] [--idle-socat N] [--active N] [--mib N]
+        [--scaling N,N,..] [--scaling-mib N] [--svg PATH]
+        hvcat's relay vs socat's vs direct over Unix sockets: memory per idle
+        connection, bulk throughput (ratio to direct), throughput by concurrent
+        connections (default 1,8,64,512; 1024 MiB in all each; the plot goes to
+        docs/bench/relay-scaling.svg)";
 
 /// Parses the bench command line and runs it.
 pub fn main(args: &[String]) -> Result<()> {
@@ -21,7 +26,7 @@ pub fn main(args: &[String]) -> Result<()> {
         None => {
             throughput::run(&throughput::Plan::default())?;
             println!();
-            relay_with(&relay_vs_socat::Plan::default())
+            relay_with(&relay::Plan::default())
         }
         Some("lab") => {
             let mut plan = throughput::Plan::default();
@@ -71,15 +76,32 @@ pub fn main(args: &[String]) -> Result<()> {
             throughput::run(&plan)
         }
         Some("relay") => {
-            let mut plan = relay_vs_socat::Plan::default();
+            let mut plan = relay::Plan::default();
             let mut rest = args[1..].iter();
             while let Some(flag) = rest.next() {
+                if flag == "--scaling" {
+                    let list =
+                        rest.next().map(|l| l.split(',').map(str::parse).collect::<Result<Vec<usize>, _>>());
+                    plan.scaling = match list {
+                        Some(Ok(list)) if !list.contains(&0) => list,
+                        _ => crate::bail!("--scaling needs connection counts, as in 1,8,64,512\n{USAGE}"),
+                    };
+                    continue;
+                }
+                if flag == "--svg" {
+                    plan.svg = rest
+                        .next()
+                        .ok_or_else(|| util::Error::msg(format!("--svg needs a path\n{USAGE}")))?
+                        .into();
+                    continue;
+                }
                 let value = number(flag, rest.next())?;
                 match flag.as_str() {
                     "--idle" => plan.idle = value,
                     "--idle-socat" => plan.idle_socat = value,
                     "--active" => plan.active = value,
                     "--mib" => plan.bytes_each = value << 20,
+                    "--scaling-mib" => plan.scaling_bytes = value << 20,
                     _ => crate::bail!("unknown option {flag}\n{USAGE}"),
                 }
             }
@@ -95,7 +117,7 @@ fn number(flag: &str, value: Option<&String>) -> Result<usize> {
         .ok_or_else(|| util::Error::msg(format!("{flag} needs a number\n{USAGE}")))
 }
 
-fn relay_with(plan: &relay_vs_socat::Plan) -> Result<()> {
+fn relay_with(plan: &relay::Plan) -> Result<()> {
     let hvcat = binaries::build_host().map_err(util::Error::msg)?;
-    relay_vs_socat::run(&hvcat, plan)
+    relay::run(&hvcat, plan)
 }
