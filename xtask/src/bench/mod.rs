@@ -14,11 +14,11 @@ usage: cargo xtask bench [lab|relay] [OPTIONS]   (no command: lab, then relay)
         the vsock window (--vsock-buffer) swept from 64K to 4M
         (docs/performance.md)
   relay [--idle N] [--idle-socat N] [--active N] [--mib N]
-        [--scaling N,N,..] [--scaling-mib N] [--svg PATH]
+        [--scaling N,N,..] [--scaling-mib N] [--svg PATH] [--hvcat PATH]
         hvcat's relay vs socat's vs direct over Unix sockets: memory per idle
         connection, bulk throughput (ratio to direct), throughput by concurrent
         connections (default 1,8,64,512; 1024 MiB in all each; the plot goes to
-        docs/bench/relay-scaling.svg)";
+        docs/bench/relay-scaling.svg); --hvcat: that binary, not this tree's build";
 
 /// Parses the bench command line and runs it.
 pub fn main(args: &[String]) -> Result<()> {
@@ -77,6 +77,7 @@ pub fn main(args: &[String]) -> Result<()> {
         }
         Some("relay") => {
             let mut plan = relay::Plan::default();
+            let mut hvcat = None;
             let mut rest = args[1..].iter();
             while let Some(flag) = rest.next() {
                 if flag == "--scaling" {
@@ -86,6 +87,13 @@ pub fn main(args: &[String]) -> Result<()> {
                         Some(Ok(list)) if !list.contains(&0) => list,
                         _ => crate::bail!("--scaling needs connection counts, as in 1,8,64,512\n{USAGE}"),
                     };
+                    continue;
+                }
+                if flag == "--hvcat" {
+                    let path = rest
+                        .next()
+                        .ok_or_else(|| util::Error::msg(format!("--hvcat needs a path\n{USAGE}")))?;
+                    hvcat = Some(std::path::PathBuf::from(path));
                     continue;
                 }
                 if flag == "--svg" {
@@ -105,7 +113,10 @@ pub fn main(args: &[String]) -> Result<()> {
                     _ => crate::bail!("unknown option {flag}\n{USAGE}"),
                 }
             }
-            relay_with(&plan)
+            match hvcat {
+                Some(hvcat) => relay::run(&hvcat, &plan),
+                None => relay_with(&plan),
+            }
         }
         _ => Err(util::Error::msg(USAGE)),
     }
