@@ -142,6 +142,20 @@ pub fn pss_kib(pid: u32) -> Result<u64> {
     Ok(total)
 }
 
+/// CPU time (user and system) of `pid`, its children that it has waited for, and its
+/// live descendants, from `/proc/PID/stat`.
+pub fn cpu(pid: u32) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return Duration::ZERO };
+    // The fields after the command's name (which may hold spaces) in parentheses:
+    // utime, stime, cutime and cstime are the 14th to 17th of the line.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks: u64 = fields.get(11..15).map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
+    // SAFETY: sysconf only reads a configuration value.
+    let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let own = Duration::from_secs_f64(ticks as f64 / per_sec);
+    children(pid).into_iter().map(cpu).fold(own, |sum, c| sum + c)
+}
+
 fn children(pid: u32) -> Vec<u32> {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
     tasks

@@ -63,6 +63,8 @@ struct Figures {
     memory: Option<(usize, f64, Duration)>,
     /// Bulk MB/s.
     bulk: f64,
+    /// The relay's CPU time (user and system) per GB of the bulk transfer, in seconds.
+    cpu_per_gb: Option<f64>,
     /// MB/s at each of the plan's scaling points.
     scaling: Vec<f64>,
 }
@@ -145,29 +147,40 @@ fn measure(
     drop(clients);
     backend.close_all();
     thread::sleep(Duration::from_millis(500)); // the relay closes its ends
-    let (bulk, scaling) = throughput(name, front, &backend, plan)?;
+    let (bulk, cpu_per_gb, scaling) = throughput(name, front, &backend, plan, Some(pid))?;
     relay.kill();
-    Ok(Figures { name, memory: Some((idle, pss_per_conn, setup)), bulk, scaling })
+    Ok(Figures { name, memory: Some((idle, pss_per_conn, setup)), bulk, cpu_per_gb, scaling })
 }
 
 /// The same transfers straight to the backend.
 fn direct(back: &Path, plan: &Plan) -> Result<Figures> {
     let backend = Backend::start(back)?;
-    let (bulk, scaling) = throughput("direct", back, &backend, plan)?;
-    Ok(Figures { name: "direct", memory: None, bulk, scaling })
+    let (bulk, _, scaling) = throughput("direct", back, &backend, plan, None)?;
+    Ok(Figures { name: "direct", memory: None, bulk, cpu_per_gb: None, scaling })
 }
 
-/// Bulk MB/s, then MB/s at each scaling point, to `target`.
-fn throughput(name: &str, target: &Path, backend: &Backend, plan: &Plan) -> Result<(f64, Vec<f64>)> {
+/// Bulk MB/s (and the CPU time per GB of `relay`, the process that relays), then MB/s
+/// at each scaling point, to `target`.
+fn throughput(
+    name: &str,
+    target: &Path,
+    backend: &Backend,
+    plan: &Plan,
+    relay: Option<u32>,
+) -> Result<(f64, Option<f64>, Vec<f64>)> {
     println!("{name}: {} connections carry {} MiB each ...", plan.active, plan.bytes_each >> 20);
+    let cpu_before = relay.map(load::cpu);
     let bulk = transfer(target, backend, plan.active, plan.bytes_each)?;
+    thread::sleep(Duration::from_millis(300)); // socat's children finish and are reaped
+    let gb = (plan.active * plan.bytes_each) as f64 / 1e9;
+    let cpu_per_gb = relay.zip(cpu_before).map(|(pid, before)| (load::cpu(pid) - before).as_secs_f64() / gb);
     let mut scaling = Vec::new();
     for &n in &plan.scaling {
         let each = (plan.scaling_bytes / n).max(64 * 1024);
         println!("{name}: {n} connections carry {} KiB each ...", each >> 10);
         scaling.push(transfer(target, backend, n, each)?);
     }
-    Ok((bulk, scaling))
+    Ok((bulk, cpu_per_gb, scaling))
 }
 
 fn print_tables(rows: &[Figures], plan: &Plan) {
@@ -182,10 +195,11 @@ fn print_tables(rows: &[Figures], plan: &Plan) {
     }
     let direct = rows.iter().find(|r| r.memory.is_none());
     println!("\nbulk: {} connections carrying {} MiB each at once", plan.active, plan.bytes_each >> 20);
-    println!("{:<8} {:>10} {:>10}", "path", "MB/s", "x direct");
+    println!("{:<8} {:>10} {:>10} {:>18}", "path", "MB/s", "x direct", "relay CPU s/GB");
     for r in rows {
         let ratio = direct.map_or(f64::NAN, |d| r.bulk / d.bulk);
-        println!("{:<8} {:>10.0} {:>10.2}", r.name, r.bulk, ratio);
+        let cpu = r.cpu_per_gb.map_or("-".to_string(), |c| format!("{c:.3}"));
+        println!("{:<8} {:>10.0} {:>10.2} {cpu:>18}", r.name, r.bulk, ratio);
     }
     println!("\nscaling: MB/s by concurrent connections, {} MiB in all each", plan.scaling_bytes >> 20);
     let mut head = format!("{:>6}", "conns");
