@@ -178,7 +178,7 @@ impl Pump {
                 State::Done => return Poll::Ready(Ok(())),
                 State::Waiting => {
                     ready!(from.poll_read_ready_priv(cx))?;
-                    self.state = self.start_burst();
+                    self.state = self.start_burst((from, to));
                     continue;
                 }
                 State::Copying { buf, start, end } => {
@@ -203,16 +203,38 @@ impl Pump {
         }
     }
 
-    /// A pipe if this direction splices and one can be had, else a buffer.
-    fn start_burst(&self) -> State {
+    /// A pipe if this direction splices and one can be had, else a buffer for what
+    /// `from` holds.
+    #[cfg_attr(not(target_os = "linux"), allow(unused_variables))]
+    fn start_burst(&self, (from, to): (&Stream, &Stream)) -> State {
         #[cfg(target_os = "linux")]
         if self.splice {
-            if let Some(pipe) = splice::Pipe::take() {
+            if let Some(pipe) = splice::Pipe::take((from, to)) {
                 return State::Splicing(pipe);
             }
         }
-        State::Copying { buf: vec![0u8; BUF_SIZE], start: 0, end: 0 }
+        State::Copying { buf: vec![0u8; first_read(from)], start: 0, end: 0 }
     }
+}
+
+/// The size of a burst's first buffer: what `from` holds (`ioctl(FIONREAD)`), at most
+/// [`BUF_SIZE`], so that a short message does not take (and fragment the heap with) a
+/// 64 KiB buffer; [`BUF_SIZE`] where that is not known. A burst that fills it goes on
+/// with [`BUF_SIZE`].
+#[cfg(unix)]
+fn first_read(from: &Stream) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut queued: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int, the bytes waiting to be read.
+    match unsafe { libc::ioctl(from.as_raw_fd(), libc::FIONREAD, &mut queued) } {
+        0 => usize::try_from(queued).unwrap_or(0).clamp(1, BUF_SIZE),
+        _ => BUF_SIZE,
+    }
+}
+
+#[cfg(not(unix))]
+fn first_read(_: &Stream) -> usize {
+    BUF_SIZE
 }
 
 /// A burst through `buf`: reads (`recv(2)`) and writes (`send(2)`) until `from` would
@@ -220,7 +242,7 @@ impl Pump {
 fn poll_copy(
     cx: &mut Context<'_>,
     (from, to): (&Stream, &Stream),
-    (buf, start, end): (&mut [u8], &mut usize, &mut usize),
+    (buf, start, end): (&mut Vec<u8>, &mut usize, &mut usize),
     last: &Activity,
     total: &mut u64,
 ) -> Poll<io::Result<Burst>> {
@@ -241,6 +263,9 @@ fn poll_copy(
                 Err(e) => return Poll::Ready(Err(e)),
             }
             continue;
+        }
+        if *end == buf.len() && buf.len() < BUF_SIZE {
+            *buf = vec![0u8; BUF_SIZE]; // more came than the first read asked for
         }
         match from.try_read(buf) {
             Ok(0) => return Poll::Ready(Ok(Burst::Eof)),

@@ -7,7 +7,8 @@
 //! the destination blocks with bytes in the pipe, the pipe stays with the direction
 //! until they are out. So ten thousand idle connections hold no pipe, and no
 //! descriptors beyond their sockets; a pipe that cannot be made (`EMFILE`, `ENFILE`)
-//! makes that burst go through a buffer instead ([`super::bridge`] decides).
+//! makes that burst go through a buffer instead ([`super::bridge`] decides), and so does
+//! a process near its limit of open files, which leaves its last descriptors to sockets.
 //!
 //! Only Unix and TCP sockets take part (`AF_VSOCK` has no zero-copy path into a pipe), and
 //! only while `SIGPIPE` is ignored, as Rust programs do from the start: a `splice(2)` into
@@ -16,6 +17,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::task::{ready, Context, Poll};
 
@@ -39,6 +41,10 @@ const POOL_MAX: usize = 8;
 
 static POOL: Mutex<Vec<Pipe>> = Mutex::new(Vec::new());
 
+/// Set while the process is near its limit of open files: no pipe is kept then, and
+/// the last descriptors are left to sockets.
+static CROWDED: AtomicBool = AtomicBool::new(false);
+
 /// A pipe a direction moves bytes through, and how many are in it.
 #[derive(Debug)]
 pub(super) struct Pipe {
@@ -51,13 +57,23 @@ pub(super) struct Pipe {
 }
 
 impl Pipe {
-    /// An empty pipe from the pool, or a new one; `None` if none can be made (the
-    /// caller copies this burst instead).
-    pub(super) fn take() -> Option<Pipe> {
-        if let Some(pipe) = pool().pop() {
-            return Some(pipe);
-        }
-        match Pipe::new() {
+    /// An empty pipe from the pool, or a new one, for a burst from `from` to `to`;
+    /// `None` if none can be made, or the process is near its limit of open files (the
+    /// caller copies this burst instead). The sockets' own descriptors tell that too: a
+    /// connection numbered within [`reserve`] of the limit came when there were that
+    /// many open.
+    pub(super) fn take((from, to): (&Stream, &Stream)) -> Option<Pipe> {
+        let limit = open_file_limit();
+        let newest = u64::try_from(from.as_raw_fd().max(to.as_raw_fd())).unwrap_or(u64::MAX);
+        let pipe = if newest.saturating_add(reserve(limit)) >= limit {
+            crowded(true);
+            Err(io::Error::other(format!("a socket numbered {newest} of {limit}")))
+        } else if let Some(pipe) = pool().pop() {
+            Ok(pipe)
+        } else {
+            Pipe::new(limit)
+        };
+        match pipe {
             Ok(pipe) => Some(pipe),
             Err(e) => {
                 tracing::debug!("no pipe for splice(2), copying this burst instead: {e}");
@@ -68,9 +84,10 @@ impl Pipe {
         }
     }
 
-    /// Back to the pool if it is empty and the pool has room; otherwise closed.
+    /// Back to the pool if it is empty, the pool has room and descriptors are not
+    /// short; otherwise closed.
     pub(super) fn give_back(self) {
-        if self.held == 0 {
+        if self.held == 0 && !CROWDED.load(Ordering::Relaxed) {
             let mut pool = pool();
             if pool.len() < POOL_MAX {
                 pool.push(self);
@@ -80,14 +97,33 @@ impl Pipe {
 
     /// `pipe2(2)` with `O_NONBLOCK | O_CLOEXEC`, then `fcntl(F_SETPIPE_SZ)` to
     /// [`PIPE_SIZE`] (kept at the kernel's default where the limits refuse it).
-    fn new() -> io::Result<Pipe> {
+    ///
+    /// A pipe is refused (and closed at once) when its descriptors come within
+    /// [`reserve`] of the limit of open files (`getrlimit(RLIMIT_NOFILE)`): a relay at
+    /// its limit needs those for the sockets of new connections more than a burst needs
+    /// zero-copy. Descriptors are numbered lowest free first, so the number of a new one
+    /// tells how many are open. Then, and when `pipe2` fails, the pool is emptied and
+    /// stays so until a pipe can be made further from the limit.
+    fn new(limit: u64) -> io::Result<Pipe> {
         let mut fds = [-1; 2];
         // SAFETY: `pipe2` writes two descriptors into the two-element array.
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
-            return Err(io::Error::last_os_error());
+            let e = io::Error::last_os_error();
+            crowded(true);
+            return Err(e);
         }
         // SAFETY: both descriptors were just made, and nothing else owns them.
         let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let highest = u64::try_from(fds[0].max(fds[1])).unwrap_or(u64::MAX);
+        if highest.saturating_add(reserve(limit)) >= limit {
+            crowded(true);
+            return Err(io::Error::other(format!(
+                "{} of {limit} descriptors open: the last {} are left to sockets",
+                highest + 1,
+                reserve(limit)
+            )));
+        }
+        crowded(false);
         let want = libc::c_int::try_from(PIPE_SIZE).unwrap_or(libc::c_int::MAX);
         // SAFETY: `fcntl` on an open pipe; F_SETPIPE_SZ and F_GETPIPE_SZ take an int or nothing.
         let size = unsafe {
@@ -103,6 +139,31 @@ impl Pipe {
 
 fn pool() -> std::sync::MutexGuard<'static, Vec<Pipe>> {
     POOL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Records whether descriptors are short; when they become so, closes the pipes kept.
+fn crowded(short: bool) {
+    if CROWDED.swap(short, Ordering::Relaxed) != short && short {
+        pool().clear();
+    }
+}
+
+/// Descriptors below the limit of open files that pipes leave to sockets: 1/16 of it,
+/// at least 16.
+fn reserve(limit: u64) -> u64 {
+    (limit / 16).max(16)
+}
+
+/// The soft limit of open files (`getrlimit(RLIMIT_NOFILE)`); unlimited if unknown.
+fn open_file_limit() -> u64 {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes one rlimit struct.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0
+        || limit.rlim_cur == libc::RLIM_INFINITY
+    {
+        return u64::MAX;
+    }
+    limit.rlim_cur
 }
 
 /// Whether bytes from `from` to `to` may be spliced: both are Unix or TCP sockets

@@ -1,5 +1,6 @@
 //! What is the whole process's, each test alone in a child process: a limit on open
-//! files that leaves no room for a pipe, and the pipes open after a burst of bridges.
+//! files that leaves no room for a pipe, or little, and the pipes open after a burst of
+//! bridges.
 
 use std::net::Shutdown;
 use std::thread;
@@ -46,22 +47,35 @@ fn without_a_pipe_a_burst_is_copied_and_arrives_intact() {
         Ends::new(Kind::Unix, Kind::Tcp)
     };
     assert_eq!(pool().len(), 0, "a new process has no pipe kept");
+    let short_then_long = {
+        let _in = rt.enter();
+        Ends::new(Kind::Tcp, Kind::Unix)
+    };
     // No new descriptor can be opened: `pipe2` fails with EMFILE.
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit and setrlimit read and write one valid rlimit struct.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
-        let none = libc::rlimit { rlim_cur: 0, rlim_max: limit.rlim_max };
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &none), 0);
-    }
+    let was = limit_open_files(0);
     let (x, y) = ((3 << 20) + 7, (2 << 20) + 1);
     let crossed = exchange(&ends, &rt, x, y);
     assert_eq!(crossed, Crossed { a_to_b: x as u64, b_to_a: y as u64 });
     let (spliced, copied, fallbacks) = counts();
     assert_eq!((spliced, copied), (0, (x + y) as u64), "copied, not spliced");
     assert!(fallbacks >= 2, "each direction looked for a pipe first: {fallbacks}");
-    // SAFETY: as above.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+    // A short message, then a long one on the same burst's buffer, which grows.
+    let ends = short_then_long;
+    let long = payload(10, (2 << 20) + 3);
+    thread::scope(|s| {
+        s.spawn(|| {
+            std::io::Write::write_all(&mut &ends.client, b"short").unwrap();
+            thread::sleep(Duration::from_millis(2));
+            ends.client.send_all(&long).unwrap();
+        });
+        s.spawn(|| ends.server.shutdown(Shutdown::Write).unwrap());
+        let at_server = s.spawn(|| ends.server.read_all());
+        let crossed = within(&rt, LIMIT, bridge(&ends.a, &ends.b)).unwrap().unwrap();
+        assert_eq!(crossed.a_to_b, 5 + long.len() as u64);
+        let got = at_server.join().unwrap();
+        assert!(got[..5] == *b"short" && got[5..] == long[..], "{} bytes arrived, or differ", got.len());
+    });
+    limit_open_files(was);
     // With descriptors again, the next connection splices.
     let ends = {
         let _in = rt.enter();
@@ -69,6 +83,52 @@ fn without_a_pipe_a_burst_is_copied_and_arrives_intact() {
     };
     exchange(&ends, &rt, 1 << 20, 0);
     assert_eq!(counts().0, 1 << 20);
+}
+
+/// Sets the soft limit of open files (`setrlimit(RLIMIT_NOFILE)`); returns the old one.
+fn limit_open_files(to: u64) -> u64 {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit read and write one valid rlimit struct.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        let new = libc::rlimit { rlim_cur: to, rlim_max: limit.rlim_max };
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &new), 0);
+    }
+    limit.rlim_cur
+}
+
+#[test]
+fn near_the_limit_of_open_files_pipes_leave_the_descriptors_to_sockets() {
+    if !in_child("near_the_limit_of_open_files_pipes_leave_the_descriptors_to_sockets") {
+        return;
+    }
+    let rt = runtime();
+    let new_ends = || {
+        let _in = rt.enter();
+        Ends::new(Kind::Unix, Kind::Unix)
+    };
+    let first = new_ends();
+    exchange(&first, &rt, 1 << 20, 1 << 20);
+    let kept = pool().len();
+    assert!(kept > 0, "pipes kept after a spliced exchange");
+    // A connection that comes with 12 descriptors left: within the reserve (16).
+    let ends = new_ends();
+    let fds = open_fds();
+    let was = limit_open_files(fds as u64 + 12);
+    let before = counts();
+    exchange(&ends, &rt, (1 << 20) + 1, 1);
+    let after = counts();
+    assert_eq!((after.0 - before.0, after.1 - before.1), (0, (1 << 20) + 2), "copied, not spliced");
+    assert_eq!(pool().len(), 0, "no pipe kept near the limit");
+    assert_eq!(open_fds(), fds - 2 * kept, "the kept pipes closed");
+    // The descriptors went to sockets: one more connection (four of them) fits.
+    let more = new_ends();
+    drop(more);
+    limit_open_files(was);
+    // Far from the limit again: the next connection splices.
+    exchange(&new_ends(), &rt, 1 << 20, 0);
+    assert_eq!(counts().0 - after.0, 1 << 20, "spliced again");
+    drop(first);
 }
 
 #[test]
