@@ -68,10 +68,11 @@ impl Pipe {
         let pipe = if newest.saturating_add(reserve(limit)) >= limit {
             crowded(true);
             Err(io::Error::other(format!("a socket numbered {newest} of {limit}")))
-        } else if let Some(pipe) = pool().pop() {
-            Ok(pipe)
         } else {
-            Pipe::new(limit)
+            // Not `if let Some(pipe) = pool().pop()`: its guard would live on through
+            // `Pipe::new`, whose `crowded` locks the pool again.
+            let kept = pool().pop();
+            kept.map_or_else(|| Pipe::new(limit), Ok)
         };
         match pipe {
             Ok(pipe) => Some(pipe),

@@ -22,11 +22,23 @@ fn in_child(name: &str) -> bool {
         return true;
     }
     let module = module_path!().split_once("::").unwrap().1;
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
         .args([&format!("{module}::{name}"), "--exact", "--test-threads=1", "--nocapture"])
         .env(CHILD, "1")
-        .status()
+        .spawn()
         .unwrap();
+    // A child that hangs (a deadlock, say) fails the test.
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            child.kill().unwrap();
+            panic!("{name} in a child process: still running after 120 s");
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
     assert!(status.success(), "{name} in a child process: {status}");
     false
 }
@@ -129,6 +141,39 @@ fn near_the_limit_of_open_files_pipes_leave_the_descriptors_to_sockets() {
     exchange(&new_ends(), &rt, 1 << 20, 0);
     assert_eq!(counts().0 - after.0, 1 << 20, "spliced again");
     drop(first);
+}
+
+#[test]
+fn a_pipe_too_near_the_limit_or_past_it_is_not_made_and_the_burst_copied() {
+    if !in_child("a_pipe_too_near_the_limit_or_past_it_is_not_made_and_the_burst_copied") {
+        return;
+    }
+    use std::os::fd::AsRawFd;
+    let rt = runtime();
+    let ends = [(); 3].map(|()| {
+        let _in = rt.enter();
+        Ends::new(Kind::Unix, Kind::Tcp)
+    });
+    let newest = ends.iter().map(|e| e.a.as_raw_fd().max(e.b.as_raw_fd())).max().unwrap() as u64;
+    // Forty more descriptors after the sockets: a new pipe is numbered past them, while
+    // the sockets stay clear of the reserve (16).
+    let filler: Vec<_> = (0..40).map(|_| std::fs::File::open("/dev/null").unwrap()).collect();
+    let fds = open_fds();
+    // 1. The pipe can be made, but within the reserve: closed again. 2. Past the limit:
+    // `pipe2` fails (EMFILE). Either way the burst is copied, and nothing hangs.
+    for (ends, limit) in ends[..2].iter().zip([newest + 50, newest + 20]) {
+        let was = limit_open_files(limit);
+        let before = counts();
+        exchange(ends, &rt, (1 << 20) + 3, 5);
+        limit_open_files(was);
+        let after = counts();
+        assert_eq!((after.0 - before.0, after.1 - before.1), (0, (1 << 20) + 8), "copied at {limit}");
+        assert!(after.2 > before.2, "a pipe was asked for");
+        assert_eq!((open_fds(), pool().len()), (fds, 0), "no pipe left open");
+    }
+    drop(filler);
+    exchange(&ends[2], &rt, 1 << 20, 0);
+    assert_eq!(pool().len(), 1, "far from the limit again, a pipe is made and kept");
 }
 
 #[test]
