@@ -59,3 +59,39 @@ fn async_writes_to_a_closed_peer_fail_with_epipe_not_sigpipe() {
         assert_broken_pipe(stream.try_write(b"to nobody"), "try_write");
     });
 }
+
+/// The bridge splices between Unix sockets only where `SIGPIPE` is ignored: a
+/// `splice(2)` into a socket whose peer has gone raises it (there is no `MSG_NOSIGNAL`
+/// for it). Here, at the default action, the bridge copies, and a vanished destination
+/// is an `EPIPE` error, not the death of the process.
+#[cfg(feature = "tokio")]
+#[test]
+fn a_bridge_to_a_closed_peer_fails_with_epipe_not_sigpipe() {
+    use std::io::Read;
+
+    default_sigpipe();
+    let dir = tempfile::tempdir().unwrap();
+    let (front_path, back_path) = (dir.path().join("front"), dir.path().join("back"));
+    let front = hvsock::Listener::bind(&Addr::Unix(front_path.clone())).unwrap();
+    let back = UnixListener::bind(&back_path).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut client = std::os::unix::net::UnixStream::connect(&front_path).unwrap();
+        let a = hvsock::tokio::Stream::from_std(front.accept().unwrap().0).unwrap();
+        let b = hvsock::tokio::Stream::connect(&Addr::Unix(back_path.clone())).await.unwrap();
+        drop(back.accept().unwrap()); // the destination is gone
+        client.write_all(&[7u8; 100_000]).unwrap();
+        let err = hvsock::tokio::bridge(&a, &b).await.unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset),
+            "the bridge failed with {err}"
+        );
+        drop(a);
+        // End-of-file, or a reset for the bytes it sent that were never read.
+        let end = client.read_to_end(&mut Vec::new());
+        assert!(
+            matches!(&end, Ok(0)) || end.as_ref().is_err_and(|e| e.kind() == ErrorKind::ConnectionReset),
+            "{end:?}"
+        );
+    });
+}

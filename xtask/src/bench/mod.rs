@@ -1,7 +1,7 @@
 //! `cargo xtask bench ...`: benchmarks that print figures.
 
 pub mod latency;
-pub mod relay_vs_socat;
+pub mod relay;
 pub mod throughput;
 
 use crate::lab::binaries;
@@ -20,6 +20,11 @@ usage: cargo xtask bench [lab|latency|relay] [OPTIONS]
           connect + handshake + first byte back, p50 and p99: the library (hvbench),
           hvcat and socat started afresh for each connection (default 200 each)
   relay   [--idle N] [--idle-socat N] [--active N] [--mib N]
+          [--scaling N,N,..] [--scaling-mib N] [--svg PATH] [--hvcat PATH]
+          hvcat's relay vs socat's vs direct over Unix sockets: memory per idle
+          connection, bulk throughput (ratio to direct), throughput by concurrent
+          connections (default 1,8,64,512; 1024 MiB in all each; the plot goes to
+          docs/bench/relay-scaling.svg); --hvcat: that binary, not this tree's build
   (docs/performance.md)";
 
 /// Parses the bench command line and runs it.
@@ -34,7 +39,7 @@ pub fn main(args: &[String]) -> Result<()> {
                 latency::run_in(&mut ctx, &latency::Plan::default())?;
             }
             println!();
-            relay_with(&relay_vs_socat::Plan::default())
+            relay_with(&relay::Plan::default())
         }
         Some("latency") => {
             let mut plan = latency::Plan::default();
@@ -105,19 +110,47 @@ pub fn main(args: &[String]) -> Result<()> {
             throughput::run(&plan)
         }
         Some("relay") => {
-            let mut plan = relay_vs_socat::Plan::default();
+            let mut plan = relay::Plan::default();
+            let mut hvcat = None;
             let mut rest = args[1..].iter();
             while let Some(flag) = rest.next() {
+                if flag == "--scaling" {
+                    let list =
+                        rest.next().map(|l| l.split(',').map(str::parse).collect::<Result<Vec<usize>, _>>());
+                    plan.scaling = match list {
+                        Some(Ok(list)) if !list.contains(&0) => list,
+                        _ => crate::bail!("--scaling needs connection counts, as in 1,8,64,512\n{USAGE}"),
+                    };
+                    continue;
+                }
+                if flag == "--hvcat" {
+                    let path = rest
+                        .next()
+                        .ok_or_else(|| util::Error::msg(format!("--hvcat needs a path\n{USAGE}")))?;
+                    hvcat = Some(std::path::PathBuf::from(path));
+                    continue;
+                }
+                if flag == "--svg" {
+                    plan.svg = rest
+                        .next()
+                        .ok_or_else(|| util::Error::msg(format!("--svg needs a path\n{USAGE}")))?
+                        .into();
+                    continue;
+                }
                 let value = number(flag, rest.next())?;
                 match flag.as_str() {
                     "--idle" => plan.idle = value,
                     "--idle-socat" => plan.idle_socat = value,
                     "--active" => plan.active = value,
                     "--mib" => plan.bytes_each = value << 20,
+                    "--scaling-mib" => plan.scaling_bytes = value << 20,
                     _ => crate::bail!("unknown option {flag}\n{USAGE}"),
                 }
             }
-            relay_with(&plan)
+            match hvcat {
+                Some(hvcat) => relay::run(&hvcat, &plan),
+                None => relay_with(&plan),
+            }
         }
         _ => Err(util::Error::msg(USAGE)),
     }
@@ -129,7 +162,7 @@ fn number(flag: &str, value: Option<&String>) -> Result<usize> {
         .ok_or_else(|| util::Error::msg(format!("{flag} needs a number\n{USAGE}")))
 }
 
-fn relay_with(plan: &relay_vs_socat::Plan) -> Result<()> {
-    let hvcat = binaries::build().host_hvcat.map_err(util::Error::msg)?;
-    relay_vs_socat::run(&hvcat, plan)
+fn relay_with(plan: &relay::Plan) -> Result<()> {
+    let hvcat = binaries::build_host().map_err(util::Error::msg)?;
+    relay::run(&hvcat, plan)
 }

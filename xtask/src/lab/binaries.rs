@@ -107,12 +107,19 @@ fn build_all(flavour: impl Fn(&mut Command)) -> Result<()> {
     Ok(())
 }
 
+/// Builds the host flavour of hvcat and its sibling programs only (a normal release
+/// build): what the benchmarks that run on this machine alone need.
+pub fn build_host() -> Result<PathBuf, String> {
+    let host_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    build_all(|_| {}).map(|()| host_dir.join("release/hvcat")).map_err(|e| e.to_string())
+}
+
 /// Builds both flavours of hvcat and its sibling programs.
 pub fn build() -> Binaries {
     let root = workspace_root();
-    let host_dir =
-        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
-    let host_hvcat = build_all(|_| {}).map(|()| host_dir.join("release/hvcat")).map_err(|e| e.to_string());
+    let host_hvcat = build_host();
 
     let lab_dir = root.join("target/lab");
     let guest_hvcat = build_all(|cargo| {

@@ -52,6 +52,12 @@ pub(super) trait StreamBackend {
     /// A half-close: the peer sees end-of-file after everything written before.
     fn poll_shutdown_priv(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
 
+    /// Completes once a read may find data, end-of-file or an error; reads nothing.
+    fn poll_read_ready_priv(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+
+    /// Completes once a write may take something, or fail; writes nothing.
+    fn poll_write_ready_priv(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+
     /// Completes once the peer has closed both ways, reading nothing (never, where the
     /// backend cannot tell).
     async fn closed_priv(&self) -> io::Result<()>;

@@ -40,6 +40,8 @@ mod retry;
 mod serve_axum;
 #[cfg(feature = "tonic")]
 mod serve_tonic;
+#[cfg(target_os = "linux")]
+mod splice;
 mod split;
 mod stream;
 mod sys;

@@ -76,6 +76,19 @@ impl Stream {
         self.io.try_io(Interest::WRITABLE, |socket| transport::send(socket, buf))
     }
 
+    /// Runs `f` (one system call on the socket's descriptor for `interest`) unless the
+    /// reactor knows the socket is not ready for it; a `WouldBlock` from `f` clears that
+    /// readiness, so that the next poll for it waits.
+    #[cfg(target_os = "linux")]
+    pub(in crate::tokio) fn try_io_fd<R>(
+        &self,
+        interest: Interest,
+        f: impl FnOnce(std::os::fd::RawFd) -> io::Result<R>,
+    ) -> io::Result<R> {
+        use std::os::fd::AsRawFd;
+        self.io.try_io(interest, |socket| f(socket.as_raw_fd()))
+    }
+
     fn poll_send(
         &self,
         cx: &mut Context<'_>,
@@ -145,6 +158,18 @@ impl StreamBackend for Stream {
     /// `shutdown(SHUT_WR)`: a half-close.
     fn poll_shutdown_priv(&self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(self.shutdown_now(Shutdown::Write))
+    }
+
+    /// `epoll(7)` readiness for reading, from the reactor; kept until a read says
+    /// `EAGAIN`.
+    fn poll_read_ready_priv(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io.poll_read_ready(cx).map_ok(|mut guard| guard.retain_ready())
+    }
+
+    /// `epoll(7)` readiness for writing, from the reactor; kept until a write says
+    /// `EAGAIN`.
+    fn poll_write_ready_priv(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io.poll_write_ready(cx).map_ok(|mut guard| guard.retain_ready())
     }
 
     /// Waits, reading nothing, until the peer has closed both ways: `POLLHUP` on Unix

@@ -122,6 +122,14 @@ impl StreamBackend for Stream {
         self.io.poll_shutdown(cx)
     }
 
+    fn poll_read_ready_priv(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io.poll_read_ready(cx)
+    }
+
+    fn poll_write_ready_priv(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io.poll_write_ready(cx)
+    }
+
     /// The reader thread cannot watch for a close without reading: never completes.
     async fn closed_priv(&self) -> io::Result<()> {
         std::future::pending().await
