@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use hvsock::tokio::{bridge, bridge_with_idle_timeout, Listener, Stream};
 use hvsock::{Addr, ConnectOptions, ListenOptions};
 use hvtools::framing::{self, Framing};
-use hvtools::serve::{self, Limits, ACCEPT_PAUSE};
+use hvtools::serve::{self, AcceptFailures, Limits, ACCEPT_PAUSE};
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
@@ -43,6 +43,7 @@ pub fn run(from: &Addr, to: Addr, plan: Plan) -> io::Result<()> {
         }
         let slots = plan.limits.max_conns.map(|max| (max, Arc::new(Semaphore::new(max))));
         let said = AtomicBool::new(false);
+        let mut failures = AcceptFailures::default();
         loop {
             let slot = match &slots {
                 Some((max, slots)) => {
@@ -56,11 +57,16 @@ pub fn run(from: &Addr, to: Addr, plan: Plan) -> io::Result<()> {
             let (client, peer) = match accept_admitted(&listener, &plan.limits).await {
                 Ok(accepted) => accepted,
                 Err(e) => {
-                    warn!("{e}");
+                    if let Some(said) = failures.failed(&e) {
+                        warn!("{said}");
+                    }
                     tokio::time::sleep(ACCEPT_PAUSE).await;
                     continue;
                 }
             };
+            if let Some(said) = failures.succeeded() {
+                warn!("{said}");
+            }
             let target = Arc::clone(&target);
             // Most of an idle relayed connection's memory: 1,224 bytes with Rust 1.95 on
             // x86-64 (2,856 before the connect was boxed and the bridge polled by hand).
