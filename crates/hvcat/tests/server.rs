@@ -385,8 +385,14 @@ fn a_server_out_of_descriptors_says_so_and_serves_again_once_one_is_free() {
         let stderr = stop(server);
         assert!(stderr.contains("Too many open files"), "{label}: the reason is said: {stderr}");
         assert!(!stderr.contains("panicked"), "{label}: {stderr}");
-        let said = stderr.matches("Too many open files").count();
-        assert_eq!(said, 1, "{label}: a failed accept said once while it lasts: {stderr}");
-        assert!(stderr.contains("accepting again after"), "{label}: its end is said: {stderr}");
+        // Each spell at the limit is said once, and its end. (Another, short, spell may
+        // come while the freed connections wind down.) The first lasted the second of
+        // waiting above: ten retries a second, counted, not said.
+        let spells = stderr.matches("Too many open files").count();
+        let ends: Vec<&str> = stderr.lines().filter(|l| l.contains("accepting again after")).collect();
+        assert!((1..=3).contains(&spells), "{label}: a failed accept said once while it lasts: {stderr}");
+        assert_eq!(ends.len(), spells, "{label}: each spell's end is said: {stderr}");
+        let first: u64 = ends[0].split_whitespace().find_map(|w| w.parse().ok()).unwrap();
+        assert!(first >= 5, "{label}: the retries of the first spell are counted: {stderr}");
     }
 }
