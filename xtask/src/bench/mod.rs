@@ -47,16 +47,7 @@ pub fn main(args: &[String]) -> Result<()> {
             while let Some(flag) = rest.next() {
                 match flag.as_str() {
                     "--samples" => plan.samples = number(flag, rest.next())?,
-                    "--route" => {
-                        let route = rest.next().filter(|r| latency::ROUTE_KEYS.contains(&r.as_str()));
-                        let route = route.ok_or_else(|| {
-                            util::Error::msg(format!(
-                                "--route takes one of {}",
-                                latency::ROUTE_KEYS.join(", ")
-                            ))
-                        })?;
-                        plan.routes.push(route.clone());
-                    }
+                    "--route" => plan.routes.push(one_of(flag, rest.next(), latency::ROUTE_KEYS)?),
                     _ => crate::bail!("unknown option {flag}\n{USAGE}"),
                 }
             }
@@ -81,22 +72,11 @@ pub fn main(args: &[String]) -> Result<()> {
                     continue;
                 }
                 if flag == "--route" {
-                    let route = rest.next().filter(|r| throughput::ROUTE_KEYS.contains(&r.as_str()));
-                    let route = route.ok_or_else(|| {
-                        util::Error::msg(format!(
-                            "--route takes one of {}",
-                            throughput::ROUTE_KEYS.join(", ")
-                        ))
-                    })?;
-                    plan.routes.push(route.clone());
+                    plan.routes.push(one_of(flag, rest.next(), throughput::ROUTE_KEYS)?);
                     continue;
                 }
                 if flag == "--tool" {
-                    let tool = rest.next().filter(|t| throughput::TOOL_KEYS.contains(&t.as_str()));
-                    let tool = tool.ok_or_else(|| {
-                        util::Error::msg(format!("--tool takes one of {}", throughput::TOOL_KEYS.join(", ")))
-                    })?;
-                    plan.tools.push(tool.clone());
+                    plan.tools.push(one_of(flag, rest.next(), throughput::TOOL_KEYS)?);
                     continue;
                 }
                 let value = number(flag, rest.next())?;
@@ -156,6 +136,13 @@ pub fn main(args: &[String]) -> Result<()> {
     }
 }
 
+/// The value after `flag`, which must be one of `keys`.
+fn one_of(flag: &str, value: Option<&String>, keys: &[&str]) -> Result<String> {
+    value
+        .filter(|v| keys.contains(&v.as_str()))
+        .cloned()
+        .ok_or_else(|| util::Error::msg(format!("{flag} takes one of {}", keys.join(", "))))
+}
 fn number(flag: &str, value: Option<&String>) -> Result<usize> {
     value
         .and_then(|v| v.parse().ok())
