@@ -11,7 +11,7 @@
 //!
 //! Near its limit of open files a process leaves the last descriptors to sockets: no
 //! pipe is made while a burst's sockets, or a new pipe, are numbered within 1/16 of the
-//! limit, nor for a second after; and pipes are kept only while the process is under
+//! limit, nor for 250 ms after; and pipes are kept only while the process is under
 //! half its limit. Descriptors are numbered lowest free first, so the newest tell how
 //! many are open.
 //!
@@ -48,8 +48,9 @@ const POOL_MAX: usize = 8;
 static POOL: Mutex<Vec<Pipe>> = Mutex::new(Vec::new());
 
 /// How long after descriptors were last found short no pipe is made or kept: through
-/// a rush of new connections at the limit, not one probe.
-const SHORT_HOLD: Duration = Duration::from_secs(1);
+/// a rush of new connections at the limit (each of which says so again), and not much
+/// longer, since the bursts meanwhile are copied.
+const SHORT_HOLD: Duration = Duration::from_millis(250);
 
 /// When descriptors were last found short: milliseconds from [`epoch`], plus one; 0 if
 /// never.
