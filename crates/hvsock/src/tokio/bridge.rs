@@ -130,7 +130,8 @@ pub(super) enum Burst {
     Eof,
 }
 
-/// One direction: waits for data holding nothing, then moves it through a pipe
+/// One direction: waits holding nothing until there is data to read and room to write
+/// it, then moves it through a pipe
 /// (`splice(2)`, Linux, between Unix and TCP sockets) or a buffer until the source would
 /// block; the pipe or buffer is held only while data flows.
 struct Pump {
@@ -177,7 +178,11 @@ impl Pump {
             let burst = match &mut self.state {
                 State::Done => return Poll::Ready(Ok(())),
                 State::Waiting => {
+                    // Both ends ready before a pipe or buffer is taken: a new connection's
+                    // write readiness is known only once the reactor has reported it, and
+                    // a burst would otherwise hold its pipe until then.
                     ready!(from.poll_read_ready_priv(cx))?;
+                    ready!(to.poll_write_ready_priv(cx))?;
                     self.state = self.start_burst((from, to));
                     continue;
                 }
@@ -192,7 +197,7 @@ impl Pump {
             let ended = std::mem::replace(&mut self.state, State::Waiting);
             #[cfg(target_os = "linux")]
             if let State::Splicing(pipe) = ended {
-                pipe.give_back();
+                pipe.give_back((from, to));
             }
             #[cfg(not(target_os = "linux"))]
             drop(ended);

@@ -7,8 +7,13 @@
 //! the destination blocks with bytes in the pipe, the pipe stays with the direction
 //! until they are out. So ten thousand idle connections hold no pipe, and no
 //! descriptors beyond their sockets; a pipe that cannot be made (`EMFILE`, `ENFILE`)
-//! makes that burst go through a buffer instead ([`super::bridge`] decides), and so does
-//! a process near its limit of open files, which leaves its last descriptors to sockets.
+//! makes that burst go through a buffer instead ([`super::bridge`] decides).
+//!
+//! Near its limit of open files a process leaves the last descriptors to sockets: no
+//! pipe is made while a burst's sockets, or a new pipe, are numbered within 1/16 of the
+//! limit, nor for 250 ms after; and pipes are kept only while the process is under
+//! half its limit. Descriptors are numbered lowest free first, so the newest tell how
+//! many are open.
 //!
 //! Only Unix and TCP sockets take part (`AF_VSOCK` has no zero-copy path into a pipe), and
 //! only while `SIGPIPE` is ignored, as Rust programs do from the start: a `splice(2)` into
@@ -17,9 +22,10 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, SockRef};
 use tokio::io::Interest;
@@ -41,9 +47,14 @@ const POOL_MAX: usize = 8;
 
 static POOL: Mutex<Vec<Pipe>> = Mutex::new(Vec::new());
 
-/// Set while the process is near its limit of open files: no pipe is kept then, and
-/// the last descriptors are left to sockets.
-static CROWDED: AtomicBool = AtomicBool::new(false);
+/// How long after descriptors were last found short no pipe is made or kept: through
+/// a rush of new connections at the limit (each of which says so again), and not much
+/// longer, since the bursts meanwhile are copied.
+const SHORT_HOLD: Duration = Duration::from_millis(250);
+
+/// When descriptors were last found short: milliseconds from [`epoch`], plus one; 0 if
+/// never.
+static SHORT_AT: AtomicU64 = AtomicU64::new(0);
 
 /// A pipe a direction moves bytes through, and how many are in it.
 #[derive(Debug)]
@@ -64,10 +75,12 @@ impl Pipe {
     /// many open.
     pub(super) fn take((from, to): (&Stream, &Stream)) -> Option<Pipe> {
         let limit = open_file_limit();
-        let newest = u64::try_from(from.as_raw_fd().max(to.as_raw_fd())).unwrap_or(u64::MAX);
+        let newest = highest(&[from.as_raw_fd(), to.as_raw_fd()]);
         let pipe = if newest.saturating_add(reserve(limit)) >= limit {
-            crowded(true);
+            short_now();
             Err(io::Error::other(format!("a socket numbered {newest} of {limit}")))
+        } else if short_lately() {
+            Err(io::Error::other("descriptors were short a moment ago"))
         } else {
             // Not `if let Some(pipe) = pool().pop()`: its guard would live on through
             // `Pipe::new`, whose `crowded` locks the pool again.
@@ -85,10 +98,15 @@ impl Pipe {
         }
     }
 
-    /// Back to the pool if it is empty, the pool has room and descriptors are not
-    /// short; otherwise closed.
-    pub(super) fn give_back(self) {
-        if self.held == 0 && !CROWDED.load(Ordering::Relaxed) {
+    /// Back to the pool if it is empty, the pool has room, and descriptors are far from
+    /// short: not found short lately, and the burst's sockets and the pipe numbered
+    /// below half the limit of open files. Otherwise closed.
+    pub(super) fn give_back(self, (from, to): (&Stream, &Stream)) {
+        if self.held != 0 || short_lately() {
+            return;
+        }
+        let fds = [from.as_raw_fd(), to.as_raw_fd(), self.read.as_raw_fd(), self.write.as_raw_fd()];
+        if highest(&fds) < open_file_limit() / 2 {
             let mut pool = pool();
             if pool.len() < POOL_MAX {
                 pool.push(self);
@@ -103,28 +121,27 @@ impl Pipe {
     /// [`reserve`] of the limit of open files (`getrlimit(RLIMIT_NOFILE)`): a relay at
     /// its limit needs those for the sockets of new connections more than a burst needs
     /// zero-copy. Descriptors are numbered lowest free first, so the number of a new one
-    /// tells how many are open. Then, and when `pipe2` fails, the pool is emptied and
-    /// stays so until a pipe can be made further from the limit.
+    /// tells how many are open (give or take the holes closed ones leave). Then, and when
+    /// `pipe2` fails, descriptors are short ([`short_now`]).
     fn new(limit: u64) -> io::Result<Pipe> {
         let mut fds = [-1; 2];
         // SAFETY: `pipe2` writes two descriptors into the two-element array.
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
             let e = io::Error::last_os_error();
-            crowded(true);
+            short_now();
             return Err(e);
         }
         // SAFETY: both descriptors were just made, and nothing else owns them.
         let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        let highest = u64::try_from(fds[0].max(fds[1])).unwrap_or(u64::MAX);
+        let highest = highest(&fds);
         if highest.saturating_add(reserve(limit)) >= limit {
-            crowded(true);
+            short_now();
             return Err(io::Error::other(format!(
                 "{} of {limit} descriptors open: the last {} are left to sockets",
                 highest + 1,
                 reserve(limit)
             )));
         }
-        crowded(false);
         let want = libc::c_int::try_from(PIPE_SIZE).unwrap_or(libc::c_int::MAX);
         // SAFETY: `fcntl` on an open pipe; F_SETPIPE_SZ and F_GETPIPE_SZ take an int or nothing.
         let size = unsafe {
@@ -142,11 +159,27 @@ fn pool() -> std::sync::MutexGuard<'static, Vec<Pipe>> {
     POOL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Records whether descriptors are short; when they become so, closes the pipes kept.
-fn crowded(short: bool) {
-    if CROWDED.swap(short, Ordering::Relaxed) != short && short {
-        pool().clear();
-    }
+/// Records that descriptors are short now, and closes the pipes kept.
+fn short_now() {
+    SHORT_AT.store(millis(), Ordering::Relaxed);
+    pool().clear();
+}
+
+/// Whether descriptors were found short within [`SHORT_HOLD`].
+fn short_lately() -> bool {
+    let at = SHORT_AT.load(Ordering::Relaxed);
+    at != 0 && millis() < at.saturating_add(SHORT_HOLD.as_millis() as u64)
+}
+
+/// Milliseconds since the first call, plus one.
+fn millis() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    u64::try_from(EPOCH.get_or_init(Instant::now).elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+}
+
+/// The highest of `fds`, as a count.
+fn highest(fds: &[RawFd]) -> u64 {
+    fds.iter().map(|&fd| u64::try_from(fd).unwrap_or(u64::MAX)).max().unwrap_or(0)
 }
 
 /// Descriptors below the limit of open files that pipes leave to sockets: 1/16 of it,

@@ -31,9 +31,20 @@ impl Backend {
         let listener = UnixListener::bind(path).with_context(|| format!("bind {}", path.display()))?;
         let conns = Arc::new(Mutex::new(HashMap::new()));
         let shared = Arc::clone(&conns);
+        // Accepting never waits for an id to arrive: a backend whose backlog fills holds
+        // the relay's connects pending, each with its descriptors, and a relay at its
+        // limit of open files then fails some.
+        let (accepted, to_read) = std::sync::mpsc::channel::<UnixStream>();
         thread::spawn(move || {
             for conn in listener.incoming() {
-                let Ok(mut conn) = conn else { return };
+                let Ok(conn) = conn else { return };
+                if accepted.send(conn).is_err() {
+                    return;
+                }
+            }
+        });
+        thread::spawn(move || {
+            for mut conn in to_read {
                 let mut id = [0u8; 8];
                 if conn.read_exact(&mut id).is_ok() {
                     shared.lock().unwrap().insert(u64::from_le_bytes(id), conn);

@@ -146,10 +146,24 @@ fn measure(
     println!("{name}: {idle} connections in {}; PSS {before} KiB -> {after} KiB", util::secs(setup));
     drop(clients);
     backend.close_all();
-    thread::sleep(Duration::from_millis(500)); // the relay closes its ends
+    settle(pid); // the relay closes its ends, which the throughput runs must not count
     let (bulk, cpu_per_gb, scaling) = throughput(name, front, &backend, plan, Some(pid))?;
     relay.kill();
     Ok(Figures { name, memory: Some((idle, pss_per_conn, setup)), bulk, cpu_per_gb, scaling })
+}
+
+/// Waits (at most 30 s) until `pid` and its children use no more CPU time for 300 ms.
+fn settle(pid: u32) {
+    let started = Instant::now();
+    let mut last = load::cpu(pid);
+    while started.elapsed() < Duration::from_secs(30) {
+        thread::sleep(Duration::from_millis(300));
+        let now = load::cpu(pid);
+        if now == last {
+            return;
+        }
+        last = now;
+    }
 }
 
 /// The same transfers straight to the backend.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hvsock_testkit::payload;
 
-use super::super::{pool, POOL_MAX};
+use super::super::{pool, POOL_MAX, SHORT_HOLD};
 use super::ends::{Ends, Kind};
 use super::{counts, exchange, runtime, within, LIMIT};
 use crate::tokio::{bridge, Crossed};
@@ -88,7 +88,9 @@ fn without_a_pipe_a_burst_is_copied_and_arrives_intact() {
         assert!(got[..5] == *b"short" && got[5..] == long[..], "{} bytes arrived, or differ", got.len());
     });
     limit_open_files(was);
-    // With descriptors again, the next connection splices.
+    // With descriptors again (and a moment after they were short), the next connection
+    // splices.
+    thread::sleep(SHORT_HOLD + Duration::from_millis(100));
     let ends = {
         let _in = rt.enter();
         Ends::new(Kind::Unix, Kind::Tcp)
@@ -121,8 +123,27 @@ fn near_the_limit_of_open_files_pipes_leave_the_descriptors_to_sockets() {
     };
     let first = new_ends();
     exchange(&first, &rt, 1 << 20, 1 << 20);
+    assert!(!pool().is_empty(), "pipes kept after a spliced exchange");
+    // Past half the limit (but far from it), pipes are made but not kept.
+    pool().clear();
+    let filler: Vec<_> = (0..100).map(|_| std::fs::File::open("/dev/null").unwrap()).collect();
+    let half = new_ends();
+    let fds = open_fds();
+    let newest = {
+        use std::os::fd::AsRawFd;
+        half.a.as_raw_fd().max(half.b.as_raw_fd()) as u64
+    };
+    let was = limit_open_files(newest * 2 - 2);
+    let before = counts();
+    exchange(&half, &rt, 1 << 20, 1 << 20);
+    limit_open_files(was);
+    assert_eq!(counts().0 - before.0, 2 << 20, "spliced past half the limit");
+    assert_eq!((pool().len(), open_fds()), (0, fds), "no pipe kept past half the limit");
+    // Pipes kept again (under half the limit), for the next step to close.
+    let refill = new_ends();
+    exchange(&refill, &rt, 1 << 20, 1 << 20);
     let kept = pool().len();
-    assert!(kept > 0, "pipes kept after a spliced exchange");
+    assert!(kept > 0, "pipes kept under half the limit");
     // A connection that comes with 12 descriptors left: within the reserve (16).
     let ends = new_ends();
     let fds = open_fds();
@@ -137,10 +158,11 @@ fn near_the_limit_of_open_files_pipes_leave_the_descriptors_to_sockets() {
     let more = new_ends();
     drop(more);
     limit_open_files(was);
-    // Far from the limit again: the next connection splices.
+    // Far from the limit again, and a moment after: the next connection splices.
+    thread::sleep(SHORT_HOLD + Duration::from_millis(100));
     exchange(&new_ends(), &rt, 1 << 20, 0);
     assert_eq!(counts().0 - after.0, 1 << 20, "spliced again");
-    drop(first);
+    drop((first, half, filler, refill));
 }
 
 #[test]
@@ -172,6 +194,7 @@ fn a_pipe_too_near_the_limit_or_past_it_is_not_made_and_the_burst_copied() {
         assert_eq!((open_fds(), pool().len()), (fds, 0), "no pipe left open");
     }
     drop(filler);
+    thread::sleep(SHORT_HOLD + Duration::from_millis(100));
     exchange(&ends[2], &rt, 1 << 20, 0);
     assert_eq!(pool().len(), 1, "far from the limit again, a pipe is made and kept");
 }
@@ -252,4 +275,57 @@ async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> V
     })
     .await;
     outputs.into_iter().map(Option::unwrap).collect()
+}
+
+#[test]
+fn a_direction_takes_no_pipe_while_its_destination_cannot_take_bytes() {
+    if !in_child("a_direction_takes_no_pipe_while_its_destination_cannot_take_bytes") {
+        return;
+    }
+    let rt = runtime();
+    let ends = {
+        let _in = rt.enter();
+        Ends::new(Kind::Unix, Kind::Unix)
+    };
+    // The way to the server, which does not read yet, is full before the bridge starts.
+    let filled = rt.block_on(async {
+        let mut filled = 0;
+        loop {
+            ends.b.writable().await.unwrap();
+            match ends.b.try_write(&[0u8; 65536]) {
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break filled,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    });
+    let data = payload(11, 1 << 20);
+    let (resume, wait) = std::sync::mpsc::channel::<()>();
+    let fds = open_fds();
+    thread::scope(|s| {
+        s.spawn(|| ends.client.send_all(&data).unwrap());
+        let server = s.spawn(move || {
+            wait.recv().unwrap();
+            let got = ends.server.read_all();
+            ends.server.shutdown(Shutdown::Write).unwrap();
+            got
+        });
+        let probe = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let held = (open_fds(), pool().len(), counts());
+            resume.send(()).unwrap();
+            held
+        };
+        let (crossed, held) =
+            rt.block_on(async { tokio::join!(within_async(bridge(&ends.a, &ends.b)), probe) });
+        assert_eq!(held, (fds, 0, (0, 0, 0)), "the stalled direction holds no pipe, nothing moved");
+        assert_eq!(crossed.unwrap().unwrap(), Crossed { a_to_b: 1 << 20, b_to_a: 0 });
+        let got = server.join().unwrap();
+        assert!(got.len() == filled + data.len() && got[filled..] == data[..], "{} bytes arrived", got.len());
+    });
+}
+
+/// `future`, given up after [`LIMIT`].
+async fn within_async<F: std::future::Future>(future: F) -> Result<F::Output, tokio::time::error::Elapsed> {
+    tokio::time::timeout(LIMIT, future).await
 }
