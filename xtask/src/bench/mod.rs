@@ -21,10 +21,12 @@ usage: cargo xtask bench [lab|latency|relay] [OPTIONS]
           hvcat and socat started afresh for each connection (default 200 each)
   relay   [--idle N] [--idle-socat N] [--active N] [--mib N]
           [--scaling N,N,..] [--scaling-mib N] [--svg PATH] [--hvcat PATH]
+          [--path direct|hvcat|socat]...
           hvcat's relay vs socat's vs direct over Unix sockets: memory per idle
           connection, bulk throughput (ratio to direct), throughput by concurrent
           connections (default 1,8,64,512; 1024 MiB in all each; the plot goes to
-          docs/bench/relay-scaling.svg); --hvcat: that binary, not this tree's build
+          docs/bench/relay-scaling.svg); --hvcat: that binary, not this tree's build;
+          --path: only those (no plot), as under a profiler
   (docs/performance.md)";
 
 /// Parses the bench command line and runs it.
@@ -101,6 +103,10 @@ pub fn main(args: &[String]) -> Result<()> {
                         Some(Ok(list)) if !list.contains(&0) => list,
                         _ => crate::bail!("--scaling needs connection counts, as in 1,8,64,512\n{USAGE}"),
                     };
+                    continue;
+                }
+                if flag == "--path" {
+                    plan.paths.push(one_of(flag, rest.next(), relay::PATHS)?);
                     continue;
                 }
                 if flag == "--hvcat" {

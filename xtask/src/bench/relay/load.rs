@@ -94,10 +94,17 @@ impl Backend {
 
 /// Opens `count` connections to `target`, sends `bytes_each` through each at once and
 /// waits until the backend has read all of it; returns the aggregate rate in MB/s
-/// (connecting not included). The connections are closed at the end.
-pub fn transfer(target: &Path, backend: &Backend, count: usize, bytes_each: usize) -> Result<f64> {
+/// (connecting not included) and the machine's busy and idle CPU time meanwhile
+/// ([`machine_cpu`]). The connections are closed at the end.
+pub fn transfer(
+    target: &Path,
+    backend: &Backend,
+    count: usize,
+    bytes_each: usize,
+) -> Result<(f64, (Duration, Duration))> {
     let clients = backend.open(target, count)?;
     let chunk = vec![0x5au8; 256 * 1024];
+    let cpu_before = machine_cpu();
     let started = Instant::now();
     thread::scope(|scope| -> Result<()> {
         let readers: Vec<_> = clients
@@ -134,7 +141,12 @@ pub fn transfer(target: &Path, backend: &Backend, count: usize, bytes_each: usiz
         }
         Ok(())
     })?;
-    Ok(util::mb_per_s(count * bytes_each, started.elapsed()))
+    let elapsed = started.elapsed();
+    let cpu_after = machine_cpu();
+    Ok((
+        util::mb_per_s(count * bytes_each, elapsed),
+        (cpu_after.0.saturating_sub(cpu_before.0), cpu_after.1.saturating_sub(cpu_before.1)),
+    ))
 }
 
 /// The proportional set size of `pid` and all its descendants, in KiB.
@@ -165,6 +177,22 @@ pub fn cpu(pid: u32) -> Duration {
     let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     let own = Duration::from_secs_f64(ticks as f64 / per_sec);
     children(pid).into_iter().map(cpu).fold(own, |sum, c| sum + c)
+}
+
+/// The whole machine's CPU time since boot, from the first line of `/proc/stat`: busy
+/// (user, nice, system, irq, softirq, steal) and idle (idle, iowait), over all CPUs.
+pub fn machine_cpu() -> (Duration, Duration) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .map_or(Vec::new(), |l| l.split_whitespace().filter_map(|v| v.parse().ok()).collect());
+    let at = |i: usize| ticks.get(i).copied().unwrap_or(0);
+    // SAFETY: sysconf only reads a configuration value.
+    let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let secs = |t: u64| Duration::from_secs_f64(t as f64 / per_sec);
+    (secs(at(0) + at(1) + at(2) + at(5) + at(6) + at(7)), secs(at(3) + at(4)))
 }
 
 fn children(pid: u32) -> Vec<u32> {

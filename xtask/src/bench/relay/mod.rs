@@ -40,7 +40,13 @@ pub struct Plan {
     pub scaling_bytes: usize,
     /// Where the scaling plot is written.
     pub svg: PathBuf,
+    /// The paths to measure, of [`PATHS`]; all if empty (and only then is the plot
+    /// written).
+    pub paths: Vec<String>,
 }
+
+/// The paths a transfer can take: straight to the backend, through hvcat, through socat.
+pub const PATHS: &[&str] = &["direct", "hvcat", "socat"];
 
 impl Default for Plan {
     fn default() -> Self {
@@ -52,6 +58,7 @@ impl Default for Plan {
             scaling: vec![1, 8, 64, 512],
             scaling_bytes: 1 << 30,
             svg: crate::lab::binaries::workspace_root().join("docs/bench/relay-scaling.svg"),
+            paths: Vec::new(),
         }
     }
 }
@@ -61,10 +68,8 @@ struct Figures {
     name: &'static str,
     /// Idle connections held, their PSS each (KiB), and how long opening them took.
     memory: Option<(usize, f64, Duration)>,
-    /// Bulk MB/s.
-    bulk: f64,
-    /// The relay's CPU time (user and system) per GB of the bulk transfer, in seconds.
-    cpu_per_gb: Option<f64>,
+    /// The bulk transfer.
+    bulk: Bulk,
     /// MB/s at each of the plan's scaling points.
     scaling: Vec<f64>,
 }
@@ -87,21 +92,31 @@ pub fn run(hvcat: &Path, plan: &Plan) -> Result<()> {
     let plan = &plan;
     let dir = TempDir::new("hvsock-bench-relay")?;
     let (front, back) = (dir.path().join("front.sock"), dir.path().join("back.sock"));
+    let wanted = |path: &str| plan.paths.is_empty() || plan.paths.iter().any(|p| p == path);
     let mut rows = Vec::new();
-    let mut hvcat_cmd = Command::new(hvcat);
-    hvcat_cmd.arg("-l").arg("-k").arg(format!("unix://{}", front.display()));
-    hvcat_cmd.arg("--relay").arg(format!("unix://{}", back.display()));
-    rows.push(measure("hvcat", hvcat_cmd, &front, &back, plan.idle, plan)?);
-    if Command::new("socat").arg("-V").stdout(Stdio::null()).status().is_ok_and(|s| s.success()) {
+    if wanted("hvcat") {
+        let mut hvcat_cmd = Command::new(hvcat);
+        hvcat_cmd.arg("-l").arg("-k").arg(format!("unix://{}", front.display()));
+        hvcat_cmd.arg("--relay").arg(format!("unix://{}", back.display()));
+        rows.push(measure("hvcat", hvcat_cmd, &front, &back, plan.idle, plan)?);
+    }
+    let socat_installed =
+        || Command::new("socat").arg("-V").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
+    if wanted("socat") && !socat_installed() {
+        println!("socat is not installed: it is left out");
+    } else if wanted("socat") {
         let mut socat = Command::new("socat");
         socat.arg(format!("UNIX-LISTEN:{},fork,backlog=1024", front.display()));
         socat.arg(format!("UNIX-CONNECT:{}", back.display()));
         rows.push(measure("socat", socat, &front, &back, plan.idle_socat, plan)?);
-    } else {
-        println!("socat is not installed: only hvcat is measured");
     }
-    rows.insert(0, direct(&back, plan)?);
+    if wanted("direct") {
+        rows.insert(0, direct(&back, plan)?);
+    }
     print_tables(&rows, plan);
+    if !plan.paths.is_empty() {
+        return Ok(());
+    }
     let series: Vec<svg::Series<'_>> = rows
         .iter()
         .map(|r| svg::Series {
@@ -147,9 +162,9 @@ fn measure(
     drop(clients);
     backend.close_all();
     settle(pid); // the relay closes its ends, which the throughput runs must not count
-    let (bulk, cpu_per_gb, scaling) = throughput(name, front, &backend, plan, Some(pid))?;
+    let (bulk, scaling) = throughput(name, front, &backend, plan, Some(pid))?;
     relay.kill();
-    Ok(Figures { name, memory: Some((idle, pss_per_conn, setup)), bulk, cpu_per_gb, scaling })
+    Ok(Figures { name, memory: Some((idle, pss_per_conn, setup)), bulk, scaling })
 }
 
 /// Waits (at most 30 s) until `pid` and its children use no more CPU time for 300 ms.
@@ -169,32 +184,48 @@ fn settle(pid: u32) {
 /// The same transfers straight to the backend.
 fn direct(back: &Path, plan: &Plan) -> Result<Figures> {
     let backend = Backend::start(back)?;
-    let (bulk, _, scaling) = throughput("direct", back, &backend, plan, None)?;
-    Ok(Figures { name: "direct", memory: None, bulk, cpu_per_gb: None, scaling })
+    let (bulk, scaling) = throughput("direct", back, &backend, plan, None)?;
+    Ok(Figures { name: "direct", memory: None, bulk, scaling })
 }
 
-/// Bulk MB/s (and the CPU time per GB of `relay`, the process that relays), then MB/s
-/// at each scaling point, to `target`.
+/// A bulk transfer's rate and what it cost.
+struct Bulk {
+    /// MB/s.
+    rate: f64,
+    /// The relay's CPU time (user and system) per GB, in seconds.
+    relay_cpu_per_gb: Option<f64>,
+    /// The whole machine's CPU time per GB (clients, relay, backend, kernel), in seconds.
+    machine_cpu_per_gb: f64,
+    /// The share of the machine's CPU time that was busy meanwhile.
+    busy: f64,
+}
+
+/// The bulk transfer (its rate, the CPU time per GB of `relay`, the process that
+/// relays, and of the whole machine), then MB/s at each scaling point, to `target`.
 fn throughput(
     name: &str,
     target: &Path,
     backend: &Backend,
     plan: &Plan,
     relay: Option<u32>,
-) -> Result<(f64, Option<f64>, Vec<f64>)> {
+) -> Result<(Bulk, Vec<f64>)> {
     println!("{name}: {} connections carry {} MiB each ...", plan.active, plan.bytes_each >> 20);
     let cpu_before = relay.map(load::cpu);
-    let bulk = transfer(target, backend, plan.active, plan.bytes_each)?;
+    let (rate, (busy, idle)) = transfer(target, backend, plan.active, plan.bytes_each)?;
     thread::sleep(Duration::from_millis(300)); // socat's children finish and are reaped
     let gb = (plan.active * plan.bytes_each) as f64 / 1e9;
-    let cpu_per_gb = relay.zip(cpu_before).map(|(pid, before)| (load::cpu(pid) - before).as_secs_f64() / gb);
+    let relay_cpu_per_gb =
+        relay.zip(cpu_before).map(|(pid, before)| (load::cpu(pid) - before).as_secs_f64() / gb);
+    let (busy, idle) = (busy.as_secs_f64(), idle.as_secs_f64());
+    let bulk =
+        Bulk { rate, relay_cpu_per_gb, machine_cpu_per_gb: busy / gb, busy: busy / (busy + idle).max(1e-9) };
     let mut scaling = Vec::new();
     for &n in &plan.scaling {
         let each = (plan.scaling_bytes / n).max(64 * 1024);
         println!("{name}: {n} connections carry {} KiB each ...", each >> 10);
-        scaling.push(transfer(target, backend, n, each)?);
+        scaling.push(transfer(target, backend, n, each)?.0);
     }
-    Ok((bulk, cpu_per_gb, scaling))
+    Ok((bulk, scaling))
 }
 
 fn print_tables(rows: &[Figures], plan: &Plan) {
@@ -209,11 +240,31 @@ fn print_tables(rows: &[Figures], plan: &Plan) {
     }
     let direct = rows.iter().find(|r| r.memory.is_none());
     println!("\nbulk: {} connections carrying {} MiB each at once", plan.active, plan.bytes_each >> 20);
-    println!("{:<8} {:>10} {:>10} {:>18}", "path", "MB/s", "x direct", "relay CPU s/GB");
+    println!(
+        "{:<8} {:>10} {:>10} {:>16} {:>18} {:>10}",
+        "path", "MB/s", "x direct", "relay CPU s/GB", "machine CPU s/GB", "CPU busy"
+    );
     for r in rows {
-        let ratio = direct.map_or(f64::NAN, |d| r.bulk / d.bulk);
-        let cpu = r.cpu_per_gb.map_or("-".to_string(), |c| format!("{c:.3}"));
-        println!("{:<8} {:>10.0} {:>10.2} {cpu:>18}", r.name, r.bulk, ratio);
+        let b = &r.bulk;
+        let ratio = direct.map_or(f64::NAN, |d| b.rate / d.bulk.rate);
+        let cpu = b.relay_cpu_per_gb.map_or("-".to_string(), |c| format!("{c:.3}"));
+        println!(
+            "{:<8} {:>10.0} {:>10.2} {cpu:>16} {:>18.3} {:>9.0}%",
+            r.name,
+            b.rate,
+            ratio,
+            b.machine_cpu_per_gb,
+            b.busy * 100.0
+        );
+    }
+    if let Some(d) = direct {
+        for r in rows.iter().filter(|r| r.memory.is_some()) {
+            println!(
+                "{}: the machine spends {:.2}x the CPU time per GB of the direct transfer",
+                r.name,
+                r.bulk.machine_cpu_per_gb / d.bulk.machine_cpu_per_gb
+            );
+        }
     }
     println!("\nscaling: MB/s by concurrent connections, {} MiB in all each", plan.scaling_bytes >> 20);
     let mut head = format!("{:>6}", "conns");
