@@ -21,12 +21,13 @@ usage: cargo xtask bench [lab|latency|relay] [OPTIONS]
           hvcat and socat started afresh for each connection (default 200 each)
   relay   [--idle N] [--idle-socat N] [--active N] [--mib N]
           [--scaling N,N,..] [--scaling-mib N] [--svg PATH] [--hvcat PATH]
-          [--path direct|hvcat|socat]...
+          [--path direct|hvcat|socat|floor]...
           hvcat's relay vs socat's vs direct over Unix sockets: memory per idle
           connection, bulk throughput (ratio to direct), throughput by concurrent
           connections (default 1,8,64,512; 1024 MiB in all each; the plot goes to
           docs/bench/relay-scaling.svg); --hvcat: that binary, not this tree's build;
-          --path: only those (no plot), as under a profiler
+          --path: only those (no plot), as under a profiler; floor: the least a relay
+          can do (a thread per direction, blocking splice), the kernel's share
   (docs/performance.md)";
 
 /// Parses the bench command line and runs it.
@@ -91,6 +92,7 @@ pub fn main(args: &[String]) -> Result<()> {
             }
             throughput::run(&plan)
         }
+        Some("relay-floor") => relay::floor_main(&args[1..]),
         Some("relay") => {
             let mut plan = relay::Plan::default();
             let mut hvcat = None;

@@ -12,8 +12,11 @@
 //! of open files, a relay holding 10,000 idle connections has no descriptor left for a
 //! splice pipe, and would copy (which the hvsock tests cover).
 
+mod floor;
 mod load;
 mod svg;
+
+pub use floor::main as floor_main;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -45,8 +48,9 @@ pub struct Plan {
     pub paths: Vec<String>,
 }
 
-/// The paths a transfer can take: straight to the backend, through hvcat, through socat.
-pub const PATHS: &[&str] = &["direct", "hvcat", "socat"];
+/// The paths a transfer can take: straight to the backend, through hvcat, through socat,
+/// through the least a relay can do ([`floor`]).
+pub const PATHS: &[&str] = &["direct", "hvcat", "socat", "floor"];
 
 impl Default for Plan {
     fn default() -> Self {
@@ -63,9 +67,11 @@ impl Default for Plan {
     }
 }
 
-/// One path's figures: a relay's, or the direct transfer's (no memory figures).
+/// One path's figures: a relay's, or the direct transfer's.
 struct Figures {
     name: &'static str,
+    /// Whether the path goes through a relay.
+    relayed: bool,
     /// Idle connections held, their PSS each (KiB), and how long opening them took.
     memory: Option<(usize, f64, Duration)>,
     /// The bulk transfer.
@@ -110,6 +116,11 @@ pub fn run(hvcat: &Path, plan: &Plan) -> Result<()> {
         socat.arg(format!("UNIX-CONNECT:{}", back.display()));
         rows.push(measure("socat", socat, &front, &back, plan.idle_socat, plan)?);
     }
+    if wanted("floor") {
+        let mut floor = Command::new(std::env::current_exe()?);
+        floor.args(["bench", "relay-floor"]).arg(&front).arg(&back);
+        rows.push(measure("floor", floor, &front, &back, 0, plan)?);
+    }
     if wanted("direct") {
         rows.insert(0, direct(&back, plan)?);
     }
@@ -150,6 +161,21 @@ fn measure(
     let mut relay = Guarded::spawn(name, &mut cmd)?;
     load::wait_for(front)?;
     let pid = relay.id();
+    let memory = if idle > 0 { Some(memory(name, pid, front, &backend, idle)?) } else { None };
+    let (bulk, scaling) = throughput(name, front, &backend, plan, Some(pid))?;
+    relay.kill();
+    Ok(Figures { name, relayed: true, memory, bulk, scaling })
+}
+
+/// The PSS per connection of the relay `pid` while `idle` connections are held through
+/// it (and how long opening them took); then closes them.
+fn memory(
+    name: &str,
+    pid: u32,
+    front: &Path,
+    backend: &Backend,
+    idle: usize,
+) -> Result<(usize, f64, Duration)> {
     let before = load::pss_kib(pid)?;
     println!("{name}: opening {idle} idle connections ...");
     let started = Instant::now();
@@ -157,14 +183,12 @@ fn measure(
     let setup = started.elapsed();
     thread::sleep(Duration::from_millis(500));
     let after = load::pss_kib(pid)?;
-    let pss_per_conn = after.saturating_sub(before) as f64 / idle.max(1) as f64;
+    let pss_per_conn = after.saturating_sub(before) as f64 / idle as f64;
     println!("{name}: {idle} connections in {}; PSS {before} KiB -> {after} KiB", util::secs(setup));
     drop(clients);
     backend.close_all();
     settle(pid); // the relay closes its ends, which the throughput runs must not count
-    let (bulk, scaling) = throughput(name, front, &backend, plan, Some(pid))?;
-    relay.kill();
-    Ok(Figures { name, memory: Some((idle, pss_per_conn, setup)), bulk, scaling })
+    Ok((idle, pss_per_conn, setup))
 }
 
 /// Waits (at most 30 s) until `pid` and its children use no more CPU time for 300 ms.
@@ -185,7 +209,7 @@ fn settle(pid: u32) {
 fn direct(back: &Path, plan: &Plan) -> Result<Figures> {
     let backend = Backend::start(back)?;
     let (bulk, scaling) = throughput("direct", back, &backend, plan, None)?;
-    Ok(Figures { name: "direct", memory: None, bulk, scaling })
+    Ok(Figures { name: "direct", relayed: false, memory: None, bulk, scaling })
 }
 
 /// A bulk transfer's rate and what it cost.
@@ -238,7 +262,7 @@ fn print_tables(rows: &[Figures], plan: &Plan) {
     if let [(_, hv), (_, socat)] = relays[..] {
         println!("hvcat/socat: memory per connection {:.3}x", hv.1 / socat.1);
     }
-    let direct = rows.iter().find(|r| r.memory.is_none());
+    let direct = rows.iter().find(|r| !r.relayed);
     println!("\nbulk: {} connections carrying {} MiB each at once", plan.active, plan.bytes_each >> 20);
     println!(
         "{:<8} {:>10} {:>10} {:>16} {:>18} {:>10}",
@@ -258,7 +282,7 @@ fn print_tables(rows: &[Figures], plan: &Plan) {
         );
     }
     if let Some(d) = direct {
-        for r in rows.iter().filter(|r| r.memory.is_some()) {
+        for r in rows.iter().filter(|r| r.relayed) {
             println!(
                 "{}: the machine spends {:.2}x the CPU time per GB of the direct transfer",
                 r.name,
@@ -271,7 +295,7 @@ fn print_tables(rows: &[Figures], plan: &Plan) {
     for r in rows {
         head += &format!(" {:>9}", r.name);
     }
-    for r in rows.iter().filter(|r| r.memory.is_some()) {
+    for r in rows.iter().filter(|r| r.relayed) {
         head += &format!(" {:>14}", format!("{}/direct", r.name));
     }
     println!("{head}");
@@ -280,7 +304,7 @@ fn print_tables(rows: &[Figures], plan: &Plan) {
         for r in rows {
             line += &format!(" {:>9.0}", r.scaling[i]);
         }
-        for r in rows.iter().filter(|r| r.memory.is_some()) {
+        for r in rows.iter().filter(|r| r.relayed) {
             line += &format!(" {:>14.2}", direct.map_or(f64::NAN, |d| r.scaling[i] / d.scaling[i]));
         }
         println!("{line}");
