@@ -2,6 +2,7 @@
 
 mod cli;
 mod copy;
+mod descriptors;
 mod doctor;
 mod exec;
 mod messages;

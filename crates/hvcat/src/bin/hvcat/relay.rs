@@ -12,6 +12,8 @@ use hvtools::serve::{self, AcceptFailures, Limits, ACCEPT_PAUSE};
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
+use crate::descriptors;
+
 /// How to relay.
 pub struct Plan {
     pub listen: ListenOptions,
@@ -29,7 +31,7 @@ pub struct Plan {
 /// Listens on `from` and relays each connection to `to`, as `plan` says. A failing
 /// connection is logged and never stops the listener.
 pub fn run(from: &Addr, to: Addr, plan: Plan) -> io::Result<()> {
-    raise_open_file_limit();
+    descriptors::raise_open_file_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = Listener::bind_with(from, &plan.listen)?;
@@ -41,14 +43,22 @@ pub fn run(from: &Addr, to: Addr, plan: Plan) -> io::Result<()> {
             let (to, connect, idle, framed) = &*target;
             return relay_one(client, &peer, to, connect, *idle, *framed).await;
         }
-        let slots = plan.limits.max_conns.map(|max| (max, Arc::new(Semaphore::new(max))));
+        // At most --max-conns connections at once, or as many as descriptors allow.
+        let cap = match plan.limits.max_conns {
+            Some(max) => Some((max, Cap::Asked)),
+            None => descriptors::connection_cap(&listener).map(|max| (max, Cap::Descriptors)),
+        };
+        let slots = cap.map(|(max, why)| (max, why, Arc::new(Semaphore::new(max))));
         let said = AtomicBool::new(false);
         let mut failures = AcceptFailures::default();
         loop {
             let slot = match &slots {
-                Some((max, slots)) => {
+                Some((max, why, slots)) => {
                     if slots.available_permits() == 0 {
-                        serve::say_full(*max, &said);
+                        match why {
+                            Cap::Asked => serve::say_full(*max, &said),
+                            Cap::Descriptors => descriptors::say_full(*max, &said),
+                        }
                     }
                     Some(Arc::clone(slots).acquire_owned().await.expect("the semaphore is never closed"))
                 }
@@ -79,6 +89,14 @@ pub fn run(from: &Addr, to: Addr, plan: Plan) -> io::Result<()> {
             });
         }
     })
+}
+
+/// Where a relay's cap on connections at once comes from.
+enum Cap {
+    /// `--max-conns`.
+    Asked,
+    /// The limit of open files ([`descriptors::connection_cap`]).
+    Descriptors,
 }
 
 /// Accepts the next connection that the limits' filter admits; refused ones are closed
@@ -158,22 +176,3 @@ async fn open(
     };
     Ok([(client, client_framing), framing::wrap_async(upstream, framed.1)?])
 }
-
-/// A relay holds two descriptors per connection: lift the soft limit on open files to
-/// the hard one (`setrlimit(RLIMIT_NOFILE)`), as a server of many connections should.
-#[cfg(unix)]
-fn raise_open_file_limit() {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit and setrlimit read and write one valid rlimit struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
-            limit.rlim_cur = limit.rlim_max;
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                warn!("cannot raise the open-file limit: {}", io::Error::last_os_error());
-            }
-        }
-    }
-}
-
-#[cfg(not(unix))]
-fn raise_open_file_limit() {}

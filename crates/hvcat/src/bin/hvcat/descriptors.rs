@@ -1,0 +1,103 @@
+//! A relay's file descriptors: two per connection (the client's and the one onwards),
+//! so the limit of open files caps how many connections it can hold. Past that cap a
+//! relay would accept a client and then find no descriptor to connect it onwards; held
+//! at the cap, the next client waits in the listen queue until a connection ends, as
+//! with `--max-conns`.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tracing::{debug, warn};
+
+/// Descriptors left free at the cap, for the passing needs of connections being set up
+/// (a connect in progress watches its client on a duplicate descriptor).
+const HEADROOM: u64 = 8;
+
+/// Lifts the soft limit on open files to the hard one (`setrlimit(RLIMIT_NOFILE)`), as a
+/// server of many connections should.
+#[cfg(unix)]
+pub fn raise_open_file_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit read and write one valid rlimit struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                warn!("cannot raise the open-file limit: {}", io::Error::last_os_error());
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+pub fn raise_open_file_limit() {}
+
+/// How many connections fit in the descriptors this process may still open: its limit
+/// (`getrlimit(RLIMIT_NOFILE)`) less those open now — the lowest free descriptor
+/// (`fcntl(F_DUPFD_CLOEXEC)` of any open one, closed at once), since a new descriptor
+/// takes the lowest free number — as [`cap`] says. `None` when unlimited or unknown.
+#[cfg(unix)]
+pub fn connection_cap(open: &impl std::os::fd::AsRawFd) -> Option<usize> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes one rlimit struct.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0
+        || limit.rlim_cur == libc::RLIM_INFINITY
+    {
+        return None;
+    }
+    // SAFETY: F_DUPFD_CLOEXEC on an open descriptor returns a new one or -1.
+    let lowest = unsafe { libc::fcntl(open.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
+    if lowest < 0 {
+        return Some(cap(limit.rlim_cur, limit.rlim_cur));
+    }
+    // SAFETY: the descriptor was just made, and nothing else owns it.
+    drop(unsafe { OwnedFd::from_raw_fd(lowest) });
+    Some(cap(limit.rlim_cur, u64::try_from(lowest).unwrap_or(u64::MAX)))
+}
+
+#[cfg(not(unix))]
+pub fn connection_cap<T>(_: &T) -> Option<usize> {
+    None
+}
+
+/// Connections that fit in `limit` descriptors with `open` in use already: two each,
+/// [`HEADROOM`] kept free; at least one.
+fn cap(limit: u64, open: u64) -> usize {
+    let free = limit.saturating_sub(open).saturating_sub(HEADROOM);
+    usize::try_from(free / 2).unwrap_or(usize::MAX).max(1)
+}
+
+/// Says, once per relay (later at `debug`), that it holds as many connections as its
+/// descriptors allow and accepts no more until one ends.
+pub fn say_full(cap: usize, said: &AtomicBool) {
+    if !said.swap(true, Ordering::Relaxed) {
+        warn!(
+            "{cap} connections open, as many as the limit of open files allows (ulimit -n; \
+             two descriptors each): not accepting more until one ends"
+        );
+    } else {
+        debug!("{cap} connections open: waiting for a descriptor");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_descriptors_a_connection_above_those_open_and_the_headroom() {
+        assert_eq!(cap(1024, 10), (1024 - 10 - 8) / 2);
+        assert_eq!(cap(20_000, 10), 9_991);
+        assert_eq!(cap(24, 8), 4);
+        assert_eq!(cap(25, 8), 4);
+    }
+
+    #[test]
+    fn at_least_one_connection_however_few_descriptors() {
+        assert_eq!(cap(16, 12), 1);
+        assert_eq!(cap(8, 8), 1);
+        assert_eq!(cap(0, 100), 1);
+    }
+}
