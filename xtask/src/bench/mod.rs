@@ -7,7 +7,7 @@ pub mod throughput;
 use crate::lab::binaries;
 use crate::lab::harness::Ctx;
 use crate::lab::Lab;
-use crate::util::{self, Result};
+use crate::util::{self, Context, Result};
 
 const USAGE: &str = "\
 usage: cargo xtask bench [lab|latency|relay] [OPTIONS]
@@ -16,9 +16,11 @@ usage: cargo xtask bench [lab|latency|relay] [OPTIONS]
           [--no-framed | --framed-only] [--no-windows | --windows-only]
           hvcat vs socat vs raw through the lab guest, hvbench framed vs plain,
           the vsock window (--vsock-buffer) swept from 64K to 4M
-  latency [--samples N] [--route loopback|guest-to-host|host-to-guest|host-unix]..
+  latency [--samples N] [--route loopback|guest-to-host|host-to-guest|host-unix].. [--raw FILE]
           connect + handshake + first byte back, p50 and p99: the library (hvbench),
-          hvcat and socat started afresh for each connection (default 200 each)
+          hvcat and socat started afresh for each connection (default 200 each), and
+          the spawned clients' p90/p95/p99/max; --raw: every spawned sample to FILE
+          (tab-separated: route client seq first_us exit_us reset, in the order taken)
   relay   [--idle N] [--idle-socat N] [--active N] [--mib N]
           [--scaling N,N,..] [--scaling-mib N] [--svg PATH] [--hvcat PATH]
           [--path direct|hvcat|socat|floor]...
@@ -51,6 +53,10 @@ pub fn main(args: &[String]) -> Result<()> {
                 match flag.as_str() {
                     "--samples" => plan.samples = number(flag, rest.next())?,
                     "--route" => plan.routes.push(one_of(flag, rest.next(), latency::ROUTE_KEYS)?),
+                    "--raw" => {
+                        let path = rest.next().with_context(|| format!("--raw needs a file\n{USAGE}"))?;
+                        plan.raw = Some(path.into());
+                    }
                     _ => crate::bail!("unknown option {flag}\n{USAGE}"),
                 }
             }

@@ -29,7 +29,7 @@ pub mod stats;
 
 use crate::lab::harness::Ctx;
 use crate::lab::Lab;
-use crate::util::{self, Result, TempDir};
+use crate::util::{self, Context, Result, TempDir};
 use crate::{bail, ensure};
 use stats::Row;
 
@@ -40,11 +40,13 @@ pub struct Plan {
     pub samples: usize,
     /// Only these routes (by [`ROUTE_KEYS`]); all if empty.
     pub routes: Vec<String>,
+    /// Where to write every spawned client's raw samples ([`stats::raw_lines`]), if anywhere.
+    pub raw: Option<std::path::PathBuf>,
 }
 
 impl Default for Plan {
     fn default() -> Self {
-        Plan { samples: 200, routes: Vec::new() }
+        Plan { samples: 200, routes: Vec::new(), raw: None }
     }
 }
 
@@ -103,32 +105,50 @@ pub fn run_in(ctx: &mut Ctx, plan: &Plan) -> Result<()> {
          (spawned clients: 3 more first, not counted)",
         plan.samples
     );
-    let mut rows = Vec::new();
+    let (mut rows, mut tails, mut raw) = (Vec::new(), String::new(), String::from(stats::RAW_HEADER));
     for route in ROUTES {
         if !plan.routes.is_empty() && !plan.routes.iter().any(|r| r == route.key()) {
             continue;
         }
         let t = std::time::Instant::now();
-        let row = bench.measure(route).map_err(|e| util::Error::msg(format!("{}: {e}", route.name())))?;
+        let (row, spawned) =
+            bench.measure(route).map_err(|e| util::Error::msg(format!("{}: {e}", route.name())))?;
         eprintln!("  {}: measured in {}", route.name(), util::secs(t.elapsed()));
+        for (client, samples) in CLIENTS.iter().zip(&spawned) {
+            let first: Vec<f64> = samples.iter().map(|s| s.first_us).collect();
+            tails.push_str(&format!("  {:<24} {client:<5} {}\n", route.name(), stats::tail(&first)));
+        }
+        raw.push_str(&stats::raw_lines(route.key(), CLIENTS, &spawned));
         rows.push(row);
     }
     println!();
     print!("{}", stats::table(&rows));
+    println!("spawned clients to the first byte back, p90 / p95 / p99 / max (us):\n{tails}");
+    if let Some(path) = &plan.raw {
+        std::fs::write(path, raw).with_context(|| format!("writing {}", path.display()))?;
+        println!("raw samples: {}", path.display());
+    }
     Ok(())
 }
 
-/// A route's row from what its clients gave.
-fn row(route: Route, library: stats::Pct, spawned: &[Vec<stats::Spawned>]) -> Result<Row> {
+/// The spawned clients, in the order `spawn-latency` is given them.
+const CLIENTS: &[&str] = &["hvcat", "socat"];
+
+/// A route's row and its spawned clients' samples (by [`CLIENTS`]).
+type Measured = (Row, Vec<Vec<stats::Spawned>>);
+
+/// A route's row from what its clients gave; hands their samples back with it.
+fn row(route: Route, library: stats::Pct, spawned: Vec<Vec<stats::Spawned>>) -> Result<Measured> {
     let hvcat = stats::Cell::spawned(&spawned[0])?;
     let socat = match spawned.get(1) {
         Some(samples) => stats::Cell::spawned(samples)?,
         None => stats::Cell::NotApplicable(SOCAT_NO_HYBRID),
     };
-    Ok(Row {
+    let row = Row {
         route: route.name(),
         library: stats::Cell::Done { first: library, exit_p50: None, resets: 0 },
         hvcat,
         socat,
-    })
+    };
+    Ok((row, spawned))
 }

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::stats::{self, Pct, Row, Spawned};
-use super::{row, Route};
+use super::stats::{self, Pct, Spawned};
+use super::{row, Measured, Route};
 use crate::ensure;
 use crate::lab::harness::guest::sq;
 use crate::lab::harness::uri::{hybrid_listener, hybrid_uri};
@@ -42,7 +42,7 @@ impl<'c, 'l> Bench<'c, 'l> {
         Ok(Bench { ctx, samples, dir, hvcat, hvbench, sampler, socat })
     }
 
-    pub(super) fn measure(&mut self, route: Route) -> Result<Row> {
+    pub(super) fn measure(&mut self, route: Route) -> Result<Measured> {
         let port = self.ctx.port();
         match route {
             Route::Loopback => {
@@ -51,7 +51,7 @@ impl<'c, 'l> Bench<'c, 'l> {
                 let library = self.guest_library(&uri)?;
                 let spawned = self.guest_spawned(&uri, &format!("VSOCK-CONNECT:1:{port}"), false)?;
                 self.ctx.vm.sh_ok(&format!("bg_kill {job}"))?;
-                row(route, library, &spawned)
+                row(route, library, spawned)
             }
             Route::GuestToHost => {
                 let (uri, path) = hybrid_listener(self.ctx, port);
@@ -61,7 +61,7 @@ impl<'c, 'l> Bench<'c, 'l> {
                 // The server closes at once: the device often resets the guest's side.
                 let spawned = self.guest_spawned(&uri, &format!("VSOCK-CONNECT:2:{port}"), true)?;
                 ensure!(server.try_wait()?.is_none(), "the host server ended early");
-                row(route, library, &spawned)
+                row(route, library, spawned)
             }
             Route::HostToGuest => {
                 let job = self.guest_server(port)?;
@@ -69,7 +69,7 @@ impl<'c, 'l> Bench<'c, 'l> {
                 let library = self.host_library(&uri)?;
                 let spawned = self.host_spawned(&[vec![self.hvcat.display().to_string(), uri]])?;
                 self.ctx.vm.sh_ok(&format!("bg_kill {job}"))?;
-                row(route, library, &spawned)
+                row(route, library, spawned)
             }
             Route::HostUnix => {
                 let path = self.dir.path().join(format!("server{port}.sock"));
@@ -84,7 +84,7 @@ impl<'c, 'l> Bench<'c, 'l> {
                 ];
                 let spawned = self.host_spawned(&[hvcat, socat])?;
                 ensure!(server.try_wait()?.is_none(), "the host server ended early");
-                row(route, library, &spawned)
+                row(route, library, spawned)
             }
         }
     }

@@ -17,10 +17,20 @@ pub struct Pct {
 /// Nearest-rank p50 and p99 of `samples` (as `hvbench` computes them: the value at
 /// rank ceil(p/100 * n)); `None` if there are none.
 pub fn percentiles(samples: &[f64]) -> Option<Pct> {
+    let v = sorted(samples);
+    let rank = |p| nearest_rank(&v, p);
+    (!v.is_empty()).then(|| Pct { count: v.len(), p50: rank(50.0), p99: rank(99.0) })
+}
+
+fn sorted(samples: &[f64]) -> Vec<f64> {
     let mut v = samples.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
-    let rank = |p: f64| v[((p / 100.0 * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
-    (!v.is_empty()).then(|| Pct { count: v.len(), p50: rank(50.0), p99: rank(99.0) })
+    v
+}
+
+/// The value at rank ceil(p/100 * n) of the sorted, non-empty `v`.
+fn nearest_rank(v: &[f64], p: f64) -> f64 {
+    v[((p / 100.0 * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1]
 }
 
 /// One spawned sample: microseconds from the start of the process to the first byte
@@ -49,6 +59,44 @@ pub fn parse_spawned(text: &str, commands: usize, samples: usize) -> Result<Vec<
     }
     Ok(out)
 }
+
+/// Nearest-rank p90, p95, p99 and the maximum of `samples`, as text
+/// (`p90 / p95 / p99 / max`, rounded microseconds); `-` if there are none.
+pub fn tail(samples: &[f64]) -> String {
+    let v = sorted(samples);
+    let rank = |p| nearest_rank(&v, p);
+    if v.is_empty() {
+        return "-".into();
+    }
+    format!("{:.0} / {:.0} / {:.0} / {:.0}", rank(90.0), rank(95.0), rank(99.0), v[v.len() - 1])
+}
+
+/// The raw samples of spawned clients on one route as tab-separated lines, in the order
+/// they were taken (the clients take turns): `route client seq first_us exit_us reset`,
+/// `seq` counting every client's samples, so neighbours in `seq` ran one after another.
+pub fn raw_lines(route: &str, clients: &[&str], spawned: &[Vec<Spawned>]) -> String {
+    let rounds = spawned.iter().map(Vec::len).max().unwrap_or(0);
+    let mut out = String::new();
+    let mut seq = 0;
+    for round in 0..rounds {
+        for (index, samples) in spawned.iter().enumerate() {
+            let Some(s) = samples.get(round) else { continue };
+            let client = clients.get(index).copied().unwrap_or("?");
+            let _ = writeln!(
+                out,
+                "{route}\t{client}\t{seq}\t{:.1}\t{:.1}\t{}",
+                s.first_us,
+                s.exit_us,
+                u8::from(s.reset)
+            );
+            seq += 1;
+        }
+    }
+    out
+}
+
+/// The header line of [`raw_lines`]' file.
+pub const RAW_HEADER: &str = "route\tclient\tseq\tfirst_us\texit_us\treset\n";
 
 /// The latency of an `hvbench --json` report: `count`, `p50_us`, `p99_us`.
 pub fn parse_hvbench(json: &str) -> Result<Pct> {
@@ -160,6 +208,29 @@ pub fn table(rows: &[Row]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tail_and_raw_lines() {
+        let v: Vec<f64> = (1..=200).rev().map(f64::from).collect();
+        assert_eq!(tail(&v), "180 / 190 / 198 / 200");
+        assert_eq!(tail(&[]), "-");
+        let s = |first_us, reset| Spawned { first_us, exit_us: first_us + 0.5, reset };
+        let spawned = vec![vec![s(10.0, false), s(30.0, true)], vec![s(20.0, false), s(40.0, false)]];
+        let text = raw_lines("loopback", &["hvcat", "socat"], &spawned);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "loopback\thvcat\t0\t10.0\t10.5\t0",
+                "loopback\tsocat\t1\t20.0\t20.5\t0",
+                "loopback\thvcat\t2\t30.0\t30.5\t1",
+                "loopback\tsocat\t3\t40.0\t40.5\t0",
+            ]
+        );
+        assert_eq!(RAW_HEADER.split('\t').count(), lines[0].split('\t').count());
+        let one = raw_lines("host-to-guest", &["hvcat"], &spawned[..1]);
+        assert_eq!(one.lines().nth(1), Some("host-to-guest\thvcat\t1\t30.0\t30.5\t1"));
+    }
 
     #[test]
     fn nearest_rank_like_hvbench() {
