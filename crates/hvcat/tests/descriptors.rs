@@ -110,24 +110,44 @@ fn a_server_out_of_descriptors_says_so_and_serves_again_once_one_is_free() {
 
 /// A relay holds as many connections as its descriptors allow (two each) and lets the
 /// next client wait in the listen queue, served as soon as one ends: not accepted and
-/// then reset for want of a descriptor to connect it onwards. Said once, and why.
+/// then reset for want of a descriptor to connect it onwards. Said once, and why; a
+/// `--max-conns` above what fits is lowered to it, and said so.
 #[test]
 fn a_relay_at_its_limit_of_open_files_lets_the_next_client_wait_and_serves_it() {
     let dir = tempfile::tempdir().unwrap();
     let upstream = dir.path().join("upstream");
-    let echo = hvcat(&["-l", "--echo", &format!("unix://{}", upstream.display())]).spawn().unwrap();
+    let upstream_uri = format!("unix://{}", upstream.display());
+    let echo = hvcat(&["-l", "--echo", &upstream_uri]).spawn().unwrap();
     wait_for(&upstream);
-    let front = dir.path().join("front");
-    let (front_uri, upstream_uri) =
-        (format!("unix://{}", front.display()), format!("unix://{}", upstream.display()));
-    let mut command = hvcat(&["-l", "-k", &front_uri, "--relay", &upstream_uri]);
-    limit_files(&mut command, 24);
-    let relay = command.spawn().unwrap();
-    wait_for(&front);
+    for extra in [&[][..], &["-m", "100"][..]] {
+        let front = dir.path().join(format!("front{}", extra.len()));
+        let front_uri = format!("unix://{}", front.display());
+        let mut command = hvcat(&[&["-l", "-k", &front_uri, "--relay", &upstream_uri], extra].concat());
+        limit_files(&mut command, 24);
+        let relay = command.spawn().unwrap();
+        wait_for(&front);
+        let served = relay_until_one_waits(&front, relay.id());
+        let stderr = stop(relay);
+        let said = stderr.matches("as many as the limit of open files allows").count();
+        assert_eq!(said, 1, "{extra:?}: said once: {stderr}");
+        assert!(!stderr.contains("Too many open files"), "{extra:?}: no descriptor ran out: {stderr}");
+        assert!(!stderr.contains("panicked"), "{extra:?}: {stderr}");
+        if !extra.is_empty() {
+            let lowered = format!("--max-conns 100: the limit of open files allows {served} connections");
+            assert!(stderr.contains(&lowered), "{extra:?}: {stderr}");
+        }
+    }
+    stop(echo);
+}
+
+/// Relays clients through `front` until one is held waiting, checks that it is served
+/// once another ends and that the relay (`pid`) did not spin meanwhile; returns how many
+/// were relayed at once.
+fn relay_until_one_waits(front: &std::path::Path, pid: u32) -> usize {
     let answered = Fate::Answered(b"x".to_vec());
     let mut clients = Vec::new();
     let waiting = loop {
-        let (conn, outcome) = client(&front, b"x", Duration::from_millis(700));
+        let (conn, outcome) = client(front, b"x", Duration::from_millis(700));
         if outcome != answered {
             assert_eq!(outcome, Fate::Held, "a client past the cap waits: not closed, not reset");
             break conn;
@@ -136,17 +156,13 @@ fn a_relay_at_its_limit_of_open_files_lets_the_next_client_wait_and_serves_it() 
         assert!(clients.len() < 12, "12 connections relayed under a limit of 24 descriptors");
     };
     assert!(!clients.is_empty(), "one connection at least is relayed");
-    let pid = relay.id();
     let ticks = cpu_ticks(pid);
     thread::sleep(Duration::from_secs(1));
     let spent = cpu_ticks(pid) - ticks;
     assert!(spent < 30, "the relay spun at its cap ({spent} ticks in 1 s)");
     assert_eq!(fate(&waiting, Duration::from_millis(300)), Fate::Held, "still waiting at the cap");
+    let served = clients.len();
     drop(clients.pop());
     assert_eq!(fate(&waiting, Duration::from_secs(3)), answered, "served once a connection ends");
-    let stderr = stop(relay);
-    stop(echo);
-    assert_eq!(stderr.matches("as many as the limit of open files allows").count(), 1, "said once: {stderr}");
-    assert!(!stderr.contains("Too many open files"), "no descriptor ran out: {stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    served
 }

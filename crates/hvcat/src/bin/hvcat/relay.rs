@@ -43,10 +43,14 @@ pub fn run(from: &Addr, to: Addr, plan: Plan) -> io::Result<()> {
             let (to, connect, idle, framed) = &*target;
             return relay_one(client, &peer, to, connect, *idle, *framed).await;
         }
-        // At most --max-conns connections at once, or as many as descriptors allow.
-        let cap = match plan.limits.max_conns {
-            Some(max) => Some((max, Cap::Asked)),
-            None => descriptors::connection_cap(&listener).map(|max| (max, Cap::Descriptors)),
+        // At most --max-conns connections at once, and no more than descriptors allow.
+        let cap = match (plan.limits.max_conns, descriptors::connection_cap(&listener)) {
+            (Some(max), Some(fits)) if fits < max => {
+                warn!("--max-conns {max}: the limit of open files allows {fits} connections at once, so {fits} it is");
+                Some((fits, Cap::Descriptors))
+            }
+            (Some(max), _) => Some((max, Cap::Asked)),
+            (None, fits) => fits.map(|fits| (fits, Cap::Descriptors)),
         };
         let slots = cap.map(|(max, why)| (max, why, Arc::new(Semaphore::new(max))));
         let said = AtomicBool::new(false);
