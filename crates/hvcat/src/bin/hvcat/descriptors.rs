@@ -4,13 +4,13 @@
 //! at the cap, the next client waits in the listen queue until a connection ends, as
 //! with `--max-conns`.
 
-use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing::{debug, warn};
 
 /// Descriptors left free at the cap, for the passing needs of connections being set up
 /// (a connect in progress watches its client on a duplicate descriptor).
+#[cfg_attr(not(unix), allow(dead_code))]
 const HEADROOM: u64 = 8;
 
 /// Lifts the soft limit on open files to the hard one (`setrlimit(RLIMIT_NOFILE)`), as a
@@ -23,7 +23,7 @@ pub fn raise_open_file_limit() {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
             limit.rlim_cur = limit.rlim_max;
             if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                warn!("cannot raise the open-file limit: {}", io::Error::last_os_error());
+                warn!("cannot raise the open-file limit: {}", std::io::Error::last_os_error());
             }
         }
     }
@@ -64,6 +64,7 @@ pub fn connection_cap<T>(_: &T) -> Option<usize> {
 
 /// Connections that fit in `limit` descriptors with `open` in use already: two each,
 /// [`HEADROOM`] kept free; at least one.
+#[cfg_attr(not(unix), allow(dead_code))]
 fn cap(limit: u64, open: u64) -> usize {
     let free = limit.saturating_sub(open).saturating_sub(HEADROOM);
     usize::try_from(free / 2).unwrap_or(usize::MAX).max(1)
