@@ -115,14 +115,23 @@ fn a_server_out_of_descriptors_says_so_and_serves_again_once_one_is_free() {
 #[test]
 fn a_relay_at_its_limit_of_open_files_lets_the_next_client_wait_and_serves_it() {
     let dir = tempfile::tempdir().unwrap();
-    let upstream = dir.path().join("upstream");
-    let upstream_uri = format!("unix://{}", upstream.display());
-    let echo = hvcat(&["-l", "--echo", &upstream_uri]).spawn().unwrap();
-    wait_for(&upstream);
-    for extra in [&[][..], &["-m", "100"][..]] {
-        let front = dir.path().join(format!("front{}", extra.len()));
+    let (plain, framed) = (dir.path().join("plain"), dir.path().join("framed"));
+    let (plain_uri, framed_uri) =
+        (format!("unix://{}", plain.display()), format!("unix://{}", framed.display()));
+    let echoes = [
+        hvcat(&["-l", "--echo", &plain_uri]).spawn().unwrap(),
+        hvcat(&["-l", "--echo", "--framed", &framed_uri]).spawn().unwrap(),
+    ];
+    wait_for(&plain);
+    wait_for(&framed);
+    // The framed end's translator holds two descriptors more per connection.
+    let cases: [(&str, &[&str]); 3] =
+        [(&plain_uri, &[]), (&plain_uri, &["-m", "100"]), (&framed_uri, &["--relay-framed"])];
+    let mut caps = Vec::new();
+    for (n, (upstream_uri, extra)) in cases.into_iter().enumerate() {
+        let front = dir.path().join(format!("front{n}"));
         let front_uri = format!("unix://{}", front.display());
-        let mut command = hvcat(&[&["-l", "-k", &front_uri, "--relay", &upstream_uri], extra].concat());
+        let mut command = hvcat(&[&["-l", "-k", &front_uri, "--relay", upstream_uri], extra].concat());
         limit_files(&mut command, 24);
         let relay = command.spawn().unwrap();
         wait_for(&front);
@@ -132,12 +141,14 @@ fn a_relay_at_its_limit_of_open_files_lets_the_next_client_wait_and_serves_it() 
         assert_eq!(said, 1, "{extra:?}: said once: {stderr}");
         assert!(!stderr.contains("Too many open files"), "{extra:?}: no descriptor ran out: {stderr}");
         assert!(!stderr.contains("panicked"), "{extra:?}: {stderr}");
-        if !extra.is_empty() {
+        if extra.contains(&"-m") {
             let lowered = format!("--max-conns 100: the limit of open files allows {served} connections");
             assert!(stderr.contains(&lowered), "{extra:?}: {stderr}");
         }
+        caps.push(served);
     }
-    stop(echo);
+    assert!(caps[2] < caps[0], "fewer framed connections fit than plain ones: {caps:?}");
+    echoes.into_iter().for_each(|echo| drop(stop(echo)));
 }
 
 /// Relays clients through `front` until one is held waiting, checks that it is served

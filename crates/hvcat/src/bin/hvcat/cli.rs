@@ -102,8 +102,7 @@ pub struct Cli {
     pub sh_exec: Option<String>,
 
     /// With -k or --echo: serve at most N connections at once; more wait to be accepted
-    /// until one ends (a relay, without -m: as many as its limit of open files allows,
-    /// two descriptors each)
+    /// until one ends (a relay: no more than its limit of open files allows)
     #[arg(short = 'm', long, value_name = "N", requires = "listen", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_conns: Option<u32>,
 

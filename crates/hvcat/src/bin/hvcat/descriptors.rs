@@ -1,5 +1,6 @@
 //! A relay's file descriptors: two per connection (the client's and the one onwards),
-//! so the limit of open files caps how many connections it can hold. Past that cap a
+//! and two more for each end that speaks the framed protocol (its translator's socket
+//! pair), so the limit of open files caps how many connections it can hold. Past that cap a
 //! relay would accept a client and then find no descriptor to connect it onwards; held
 //! at the cap, the next client waits in the listen queue until a connection ends, as
 //! with `--max-conns`.
@@ -35,9 +36,10 @@ pub fn raise_open_file_limit() {}
 /// How many connections fit in the descriptors this process may still open: its limit
 /// (`getrlimit(RLIMIT_NOFILE)`) less those open now — the lowest free descriptor
 /// (`fcntl(F_DUPFD_CLOEXEC)` of any open one, closed at once), since a new descriptor
-/// takes the lowest free number — as [`cap`] says. `None` when unlimited or unknown.
+/// takes the lowest free number — as [`cap`] says, for connections of `each`
+/// descriptors. `None` when unlimited or unknown.
 #[cfg(unix)]
-pub fn connection_cap(open: &impl std::os::fd::AsRawFd) -> Option<usize> {
+pub fn connection_cap(open: &impl std::os::fd::AsRawFd, each: u64) -> Option<usize> {
     use std::os::fd::{FromRawFd, OwnedFd};
 
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
@@ -50,33 +52,39 @@ pub fn connection_cap(open: &impl std::os::fd::AsRawFd) -> Option<usize> {
     // SAFETY: F_DUPFD_CLOEXEC on an open descriptor returns a new one or -1.
     let lowest = unsafe { libc::fcntl(open.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
     if lowest < 0 {
-        return Some(cap(limit.rlim_cur, limit.rlim_cur));
+        return Some(cap(limit.rlim_cur, limit.rlim_cur, each));
     }
     // SAFETY: the descriptor was just made, and nothing else owns it.
     drop(unsafe { OwnedFd::from_raw_fd(lowest) });
-    Some(cap(limit.rlim_cur, u64::try_from(lowest).unwrap_or(u64::MAX)))
+    Some(cap(limit.rlim_cur, u64::try_from(lowest).unwrap_or(u64::MAX), each))
 }
 
 #[cfg(not(unix))]
-pub fn connection_cap<T>(_: &T) -> Option<usize> {
+pub fn connection_cap<T>(_: &T, _: u64) -> Option<usize> {
     None
 }
 
-/// Connections that fit in `limit` descriptors with `open` in use already: two each,
+/// Connections of `each` descriptors that fit in `limit` with `open` in use already,
 /// [`HEADROOM`] kept free; at least one.
 #[cfg_attr(not(unix), allow(dead_code))]
-fn cap(limit: u64, open: u64) -> usize {
+fn cap(limit: u64, open: u64, each: u64) -> usize {
     let free = limit.saturating_sub(open).saturating_sub(HEADROOM);
-    usize::try_from(free / 2).unwrap_or(usize::MAX).max(1)
+    usize::try_from(free / each.max(1)).unwrap_or(usize::MAX).max(1)
+}
+
+/// The descriptors a relayed connection holds: the client's and the one onwards, and a
+/// framed end's translator's socket pair ([`hvsock::framed::Framed::into_plain`]).
+pub fn per_connection((client_framed, upstream_framed): (bool, bool)) -> u64 {
+    2 + 2 * u64::from(client_framed) + 2 * u64::from(upstream_framed)
 }
 
 /// Says, once per relay (later at `debug`), that it holds as many connections as its
 /// descriptors allow and accepts no more until one ends.
-pub fn say_full(cap: usize, said: &AtomicBool) {
+pub fn say_full(cap: usize, each: u64, said: &AtomicBool) {
     if !said.swap(true, Ordering::Relaxed) {
         warn!(
             "{cap} connections open, as many as the limit of open files allows (ulimit -n; \
-             two descriptors each): not accepting more until one ends"
+             {each} descriptors each): not accepting more until one ends"
         );
     } else {
         debug!("{cap} connections open: waiting for a descriptor");
@@ -88,17 +96,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn two_descriptors_a_connection_above_those_open_and_the_headroom() {
-        assert_eq!(cap(1024, 10), (1024 - 10 - 8) / 2);
-        assert_eq!(cap(20_000, 10), 9_991);
-        assert_eq!(cap(24, 8), 4);
-        assert_eq!(cap(25, 8), 4);
+    fn connections_fit_above_the_descriptors_open_and_the_headroom() {
+        assert_eq!(cap(1024, 10, 2), (1024 - 10 - 8) / 2);
+        assert_eq!(cap(20_000, 10, 2), 9_991);
+        assert_eq!(cap(24, 8, 2), 4);
+        assert_eq!(cap(25, 8, 2), 4);
+        assert_eq!(cap(1024, 10, 6), (1024 - 10 - 8) / 6);
     }
 
     #[test]
     fn at_least_one_connection_however_few_descriptors() {
-        assert_eq!(cap(16, 12), 1);
-        assert_eq!(cap(8, 8), 1);
-        assert_eq!(cap(0, 100), 1);
+        assert_eq!(cap(16, 12, 2), 1);
+        assert_eq!(cap(8, 8, 2), 1);
+        assert_eq!(cap(0, 100, 2), 1);
+        assert_eq!(cap(100, 0, 0), 92);
+    }
+
+    #[test]
+    fn a_framed_end_holds_two_descriptors_more() {
+        assert_eq!(per_connection((false, false)), 2);
+        assert_eq!(per_connection((true, false)), 4);
+        assert_eq!(per_connection((false, true)), 4);
+        assert_eq!(per_connection((true, true)), 6);
     }
 }

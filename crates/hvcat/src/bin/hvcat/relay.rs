@@ -44,7 +44,8 @@ pub fn run(from: &Addr, to: Addr, plan: Plan) -> io::Result<()> {
             return relay_one(client, &peer, to, connect, *idle, *framed).await;
         }
         // At most --max-conns connections at once, and no more than descriptors allow.
-        let cap = match (plan.limits.max_conns, descriptors::connection_cap(&listener)) {
+        let each = descriptors::per_connection(plan.framed);
+        let cap = match (plan.limits.max_conns, descriptors::connection_cap(&listener, each)) {
             (Some(max), Some(fits)) if fits < max => {
                 warn!("--max-conns {max}: the limit of open files allows {fits} connections at once, so {fits} it is");
                 Some((fits, Cap::Descriptors))
@@ -61,7 +62,7 @@ pub fn run(from: &Addr, to: Addr, plan: Plan) -> io::Result<()> {
                     if slots.available_permits() == 0 {
                         match why {
                             Cap::Asked => serve::say_full(*max, &said),
-                            Cap::Descriptors => descriptors::say_full(*max, &said),
+                            Cap::Descriptors => descriptors::say_full(*max, each, &said),
                         }
                     }
                     Some(Arc::clone(slots).acquire_owned().await.expect("the semaphore is never closed"))
