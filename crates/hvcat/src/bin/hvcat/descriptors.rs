@@ -65,11 +65,12 @@ pub fn connection_cap<T>(_: &T, _: u64) -> Option<usize> {
 }
 
 /// Connections of `each` descriptors that fit in `limit` with `open` in use already,
-/// [`HEADROOM`] kept free; at least one.
+/// [`HEADROOM`] kept free; at least one, and at most what a tokio semaphore can count
+/// (a limit short of infinity, say 2^62, would make it panic).
 #[cfg_attr(not(unix), allow(dead_code))]
 fn cap(limit: u64, open: u64, each: u64) -> usize {
     let free = limit.saturating_sub(open).saturating_sub(HEADROOM);
-    usize::try_from(free / each.max(1)).unwrap_or(usize::MAX).max(1)
+    usize::try_from(free / each.max(1)).unwrap_or(usize::MAX).clamp(1, tokio::sync::Semaphore::MAX_PERMITS)
 }
 
 /// The descriptors a relayed connection holds: the client's and the one onwards, and a
@@ -110,6 +111,15 @@ mod tests {
         assert_eq!(cap(8, 8, 2), 1);
         assert_eq!(cap(0, 100, 2), 1);
         assert_eq!(cap(100, 0, 0), 92);
+    }
+
+    #[test]
+    fn a_huge_limit_is_a_cap_a_semaphore_can_hold() {
+        let most = tokio::sync::Semaphore::MAX_PERMITS;
+        assert_eq!(cap(1 << 62, 10, 2), most.min((1 << 61) - 9));
+        assert_eq!(cap(u64::MAX - 1, 0, 2), most);
+        let semaphore = tokio::sync::Semaphore::new(cap(u64::MAX - 1, 0, 2));
+        assert_eq!(semaphore.available_permits(), most);
     }
 
     #[test]
