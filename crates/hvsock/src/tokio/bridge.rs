@@ -242,6 +242,32 @@ fn first_read(_: &Stream) -> usize {
     BUF_SIZE
 }
 
+/// What one write of a burst into `to` (`send(2)` from a buffer, `splice(2)` from a pipe)
+/// came to: the bytes that went out, added to `total` and recorded in `last`; 0 when
+/// none went out yet (interrupted, or `to` writable again after it would have blocked,
+/// which this waits for). A write of nothing is an error (`WriteZero`).
+pub(super) fn poll_written(
+    cx: &mut Context<'_>,
+    to: &Stream,
+    wrote: io::Result<usize>,
+    (last, total): (&Activity, &mut u64),
+) -> Poll<io::Result<usize>> {
+    match wrote {
+        Ok(0) => Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+        Ok(n) => {
+            *total += n as u64;
+            last.moved();
+            Poll::Ready(Ok(n))
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            ready!(to.poll_write_ready_priv(cx))?;
+            Poll::Ready(Ok(0))
+        }
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Poll::Ready(Ok(0)),
+        Err(e) => Poll::Ready(Err(e)),
+    }
+}
+
 /// A burst through `buf`: reads (`recv(2)`) and writes (`send(2)`) until `from` would
 /// block with everything written, or ends.
 fn poll_copy(
@@ -254,18 +280,12 @@ fn poll_copy(
     loop {
         let coop = ready!(tokio::task::coop::poll_proceed(cx));
         if *start < *end {
-            match to.try_write(&buf[*start..*end]) {
-                Ok(n) => {
-                    #[cfg(all(test, target_os = "linux"))]
-                    splice::tests::copied(n);
-                    *start += n;
-                    *total += n as u64;
-                    last.moved();
-                    coop.made_progress();
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready!(to.poll_write_ready_priv(cx))?,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Poll::Ready(Err(e)),
+            let n = ready!(poll_written(cx, to, to.try_write(&buf[*start..*end]), (last, total)))?;
+            if n > 0 {
+                #[cfg(all(test, target_os = "linux"))]
+                splice::tests::copied(n);
+                *start += n;
+                coop.made_progress();
             }
             continue;
         }

@@ -30,8 +30,7 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, SockRef};
 use tokio::io::Interest;
 
-use super::backend::StreamBackend;
-use super::bridge::Burst;
+use super::bridge::{poll_written, Burst};
 use super::Stream;
 use crate::idle::Activity;
 
@@ -231,19 +230,13 @@ pub(super) fn poll_burst(
     loop {
         let coop = ready!(tokio::task::coop::poll_proceed(cx));
         if pipe.held > 0 {
-            match to.try_io_fd(Interest::WRITABLE, |fd| splice(pipe.read.as_raw_fd(), fd, pipe.held)) {
-                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                Ok(n) => {
-                    #[cfg(test)]
-                    tests::spliced(n);
-                    pipe.held -= n;
-                    *total += n as u64;
-                    last.moved();
-                    coop.made_progress();
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready!(to.poll_write_ready_priv(cx))?,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Poll::Ready(Err(e)),
+            let wrote = to.try_io_fd(Interest::WRITABLE, |fd| splice(pipe.read.as_raw_fd(), fd, pipe.held));
+            let n = ready!(poll_written(cx, to, wrote, (last, total)))?;
+            if n > 0 {
+                #[cfg(test)]
+                tests::spliced(n);
+                pipe.held -= n;
+                coop.made_progress();
             }
             continue;
         }
