@@ -173,9 +173,7 @@ pub fn cpu(pid: u32) -> Duration {
     // utime, stime, cutime and cstime are the 14th to 17th of the line.
     let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
     let ticks: u64 = fields.get(11..15).map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
-    // SAFETY: sysconf only reads a configuration value.
-    let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let own = Duration::from_secs_f64(ticks as f64 / per_sec);
+    let own = clock_ticks(ticks);
     children(pid).into_iter().map(cpu).fold(own, |sum, c| sum + c)
 }
 
@@ -189,10 +187,14 @@ pub fn machine_cpu() -> (Duration, Duration) {
         .and_then(|l| l.strip_prefix("cpu "))
         .map_or(Vec::new(), |l| l.split_whitespace().filter_map(|v| v.parse().ok()).collect());
     let at = |i: usize| ticks.get(i).copied().unwrap_or(0);
+    (clock_ticks(at(0) + at(1) + at(2) + at(5) + at(6) + at(7)), clock_ticks(at(3) + at(4)))
+}
+
+/// `ticks` of the clock `/proc` counts CPU time in (`sysconf(_SC_CLK_TCK)`) as a duration.
+fn clock_ticks(ticks: u64) -> Duration {
     // SAFETY: sysconf only reads a configuration value.
     let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let secs = |t: u64| Duration::from_secs_f64(t as f64 / per_sec);
-    (secs(at(0) + at(1) + at(2) + at(5) + at(6) + at(7)), secs(at(3) + at(4)))
+    Duration::from_secs_f64(ticks as f64 / per_sec)
 }
 
 fn children(pid: u32) -> Vec<u32> {

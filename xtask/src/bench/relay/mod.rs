@@ -1,5 +1,6 @@
-//! `cargo xtask bench relay`: hvcat's relay and socat's, side by side, over Unix
-//! sockets on this machine, and the same transfers straight to the backend:
+//! `cargo xtask bench relay`: hvcat's relay, socat's and the least a relay can do
+//! ([`floor`]), side by side, over Unix sockets on this machine, and the same transfers
+//! straight to the backend:
 //!
 //! 1. memory per idle relayed connection (`--idle`, `--idle-socat` connections held);
 //! 2. bulk throughput: `--active` connections carrying `--mib` MiB each at once, through
@@ -80,8 +81,8 @@ struct Figures {
     scaling: Vec<f64>,
 }
 
-/// Runs the benchmark for hvcat (at `hvcat`), socat if installed, and the direct path;
-/// prints the tables and writes the plot.
+/// Runs the benchmark for hvcat (at `hvcat`), socat if installed, the floor and the
+/// direct path (or those of `plan.paths`); prints the tables and writes the plot.
 pub fn run(hvcat: &Path, plan: &Plan) -> Result<()> {
     let limit = load::raise_open_file_limit()?;
     // The relay holds two descriptors per connection, and so does this process.
@@ -106,15 +107,16 @@ pub fn run(hvcat: &Path, plan: &Plan) -> Result<()> {
         hvcat_cmd.arg("--relay").arg(format!("unix://{}", back.display()));
         rows.push(measure("hvcat", hvcat_cmd, &front, &back, plan.idle, plan)?);
     }
-    let socat_installed =
-        || Command::new("socat").arg("-V").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
-    if wanted("socat") && !socat_installed() {
-        println!("socat is not installed: it is left out");
-    } else if wanted("socat") {
-        let mut socat = Command::new("socat");
-        socat.arg(format!("UNIX-LISTEN:{},fork,backlog=1024", front.display()));
-        socat.arg(format!("UNIX-CONNECT:{}", back.display()));
-        rows.push(measure("socat", socat, &front, &back, plan.idle_socat, plan)?);
+    if wanted("socat") {
+        let installed = Command::new("socat").arg("-V").stdout(Stdio::null()).status();
+        if installed.is_ok_and(|s| s.success()) {
+            let mut socat = Command::new("socat");
+            socat.arg(format!("UNIX-LISTEN:{},fork,backlog=1024", front.display()));
+            socat.arg(format!("UNIX-CONNECT:{}", back.display()));
+            rows.push(measure("socat", socat, &front, &back, plan.idle_socat, plan)?);
+        } else {
+            println!("socat is not installed: it is left out");
+        }
     }
     if wanted("floor") {
         let mut floor = Command::new(std::env::current_exe()?);
