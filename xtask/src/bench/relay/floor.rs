@@ -29,7 +29,13 @@ pub fn main(args: &[String]) -> Result<()> {
         let a = conn?;
         let b = UnixStream::connect(&back).with_context(|| format!("connect {}", back.display()))?;
         for (from, to) in [(a.try_clone()?, b.try_clone()?), (b, a)] {
-            thread::spawn(move || pump(&from, &to));
+            // A direction that fails ends the connection both ways, so that no end of
+            // the bench waits on it.
+            thread::spawn(move || {
+                if pump(&from, &to).is_err() {
+                    let _ = (from.shutdown(Shutdown::Both), to.shutdown(Shutdown::Both));
+                }
+            });
         }
     }
     Ok(())
