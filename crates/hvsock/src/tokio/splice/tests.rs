@@ -50,6 +50,12 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
+/// A connected pair of `a` and `b` ends, registered with `rt`'s reactor.
+fn ends_on(rt: &tokio::runtime::Runtime, a: Kind, b: Kind) -> Ends {
+    let _in = rt.enter();
+    Ends::new(a, b)
+}
+
 const LIMIT: Duration = Duration::from_secs(60);
 
 /// Runs `future` on `rt`, giving up after `limit`.
@@ -104,10 +110,7 @@ fn bytes_cross_intact_both_ways_by_splice_between_unix_and_tcp() {
     for (front, back) in kinds {
         for (x, y) in sizes {
             let before = counts();
-            let ends = {
-                let _in = rt.enter();
-                Ends::new(front, back)
-            };
+            let ends = ends_on(&rt, front, back);
             let crossed = exchange(&ends, &rt, x, y);
             assert_eq!(crossed, Crossed { a_to_b: x as u64, b_to_a: y as u64 }, "{front:?} -> {back:?}");
             let after = counts();
@@ -121,10 +124,7 @@ fn bytes_cross_intact_both_ways_by_splice_between_unix_and_tcp() {
 fn a_half_close_crosses_each_way_and_the_answer_still_comes_back() {
     let rt = runtime();
     for (asker, answerer_is_client) in [("client", false), ("server", true)] {
-        let ends = {
-            let _in = rt.enter();
-            Ends::new(Kind::Unix, Kind::Tcp)
-        };
+        let ends = ends_on(&rt, Kind::Unix, Kind::Tcp);
         let (ask, answer) =
             if answerer_is_client { (&ends.server, &ends.client) } else { (&ends.client, &ends.server) };
         let (question, reply) = (payload(7, 100_000), payload(8, (3 << 20) + 5));
@@ -165,10 +165,7 @@ fn thread_cpu() -> Duration {
 #[test]
 fn a_destination_that_stops_reading_stalls_the_bridge_without_spinning_then_all_arrives() {
     let rt = runtime();
-    let ends = {
-        let _in = rt.enter();
-        Ends::new(Kind::Unix, Kind::Unix)
-    };
+    let ends = ends_on(&rt, Kind::Unix, Kind::Unix);
     let data = payload(3, 32 << 20);
     let written = AtomicUsize::new(0);
     let (resume, wait) = mpsc::channel::<()>();
@@ -228,10 +225,7 @@ fn a_destination_that_stops_reading_stalls_the_bridge_without_spinning_then_all_
 fn a_peer_that_resets_midway_fails_the_bridge_at_once() {
     let rt = runtime();
     for back in [Kind::Tcp, Kind::Unix] {
-        let Ends { client, a, b, server, _dir } = {
-            let _in = rt.enter();
-            Ends::new(Kind::Unix, back)
-        };
+        let Ends { client, a, b, server, _dir } = ends_on(&rt, Kind::Unix, back);
         let data = payload(4, 64 << 20);
         thread::scope(|s| {
             // The client sends on and on; the server reads 1 MiB and resets.
@@ -263,10 +257,7 @@ fn a_peer_that_resets_midway_fails_the_bridge_at_once() {
 fn the_idle_clock_sees_spliced_bytes_and_fires_on_silence() {
     let rt = runtime();
     let idle = Duration::from_millis(300);
-    let ends = {
-        let _in = rt.enter();
-        Ends::new(Kind::Tcp, Kind::Unix)
-    };
+    let ends = ends_on(&rt, Kind::Tcp, Kind::Unix);
     // Busy for 1.5 s, five times the limit: 4 KiB each way every 100 ms.
     let before = counts();
     thread::scope(|s| {
@@ -292,10 +283,7 @@ fn the_idle_clock_sees_spliced_bytes_and_fires_on_silence() {
     assert_eq!((after.0 - before.0, after.1 - before.1), (2 * 15 * 4096, 0), "moved by splice only");
 
     // Silent: given up after the limit.
-    let ends = {
-        let _in = rt.enter();
-        Ends::new(Kind::Tcp, Kind::Unix)
-    };
+    let ends = ends_on(&rt, Kind::Tcp, Kind::Unix);
     let started = Instant::now();
     let err = rt.block_on(bridge_with_idle_timeout(&ends.a, &ends.b, idle)).unwrap_err();
     let took = started.elapsed();

@@ -10,7 +10,7 @@ use hvsock_testkit::payload;
 
 use super::super::{pool, POOL_MAX, SHORT_HOLD};
 use super::ends::{Ends, Kind};
-use super::{counts, exchange, runtime, within, LIMIT};
+use super::{counts, ends_on, exchange, runtime, within, LIMIT};
 use crate::tokio::{bridge, Crossed};
 
 /// Runs the test `name` (in this module) alone in a child process and asserts that it
@@ -54,15 +54,9 @@ fn without_a_pipe_a_burst_is_copied_and_arrives_intact() {
         return;
     }
     let rt = runtime();
-    let ends = {
-        let _in = rt.enter();
-        Ends::new(Kind::Unix, Kind::Tcp)
-    };
+    let ends = ends_on(&rt, Kind::Unix, Kind::Tcp);
     assert_eq!(pool().len(), 0, "a new process has no pipe kept");
-    let short_then_long = {
-        let _in = rt.enter();
-        Ends::new(Kind::Tcp, Kind::Unix)
-    };
+    let short_then_long = ends_on(&rt, Kind::Tcp, Kind::Unix);
     // No new descriptor can be opened: `pipe2` fails with EMFILE.
     let was = limit_open_files(0);
     let (x, y) = ((3 << 20) + 7, (2 << 20) + 1);
@@ -91,10 +85,7 @@ fn without_a_pipe_a_burst_is_copied_and_arrives_intact() {
     // With descriptors again (and a moment after they were short), the next connection
     // splices.
     thread::sleep(SHORT_HOLD + Duration::from_millis(100));
-    let ends = {
-        let _in = rt.enter();
-        Ends::new(Kind::Unix, Kind::Tcp)
-    };
+    let ends = ends_on(&rt, Kind::Unix, Kind::Tcp);
     exchange(&ends, &rt, 1 << 20, 0);
     assert_eq!(counts().0, 1 << 20);
 }
@@ -117,10 +108,7 @@ fn near_the_limit_of_open_files_pipes_leave_the_descriptors_to_sockets() {
         return;
     }
     let rt = runtime();
-    let new_ends = || {
-        let _in = rt.enter();
-        Ends::new(Kind::Unix, Kind::Unix)
-    };
+    let new_ends = || ends_on(&rt, Kind::Unix, Kind::Unix);
     let first = new_ends();
     exchange(&first, &rt, 1 << 20, 1 << 20);
     assert!(!pool().is_empty(), "pipes kept after a spliced exchange");
@@ -172,10 +160,7 @@ fn a_pipe_too_near_the_limit_or_past_it_is_not_made_and_the_burst_copied() {
     }
     use std::os::fd::AsRawFd;
     let rt = runtime();
-    let ends = [(); 3].map(|()| {
-        let _in = rt.enter();
-        Ends::new(Kind::Unix, Kind::Tcp)
-    });
+    let ends = [(); 3].map(|()| ends_on(&rt, Kind::Unix, Kind::Tcp));
     let newest = ends.iter().map(|e| e.a.as_raw_fd().max(e.b.as_raw_fd())).max().unwrap() as u64;
     // Forty more descriptors after the sockets: a new pipe is numbered past them, while
     // the sockets stay clear of the reserve (16).
@@ -234,10 +219,7 @@ fn pipes_go_back_to_a_bounded_pool_or_are_closed() {
 
     // A bridge dropped while its destination does not read: the pipe it holds, with
     // bytes in it, is closed, not kept.
-    let ends = {
-        let _in = rt.enter();
-        Ends::new(Kind::Unix, Kind::Unix)
-    };
+    let ends = ends_on(&rt, Kind::Unix, Kind::Unix);
     thread::scope(|s| {
         s.spawn(|| {
             let _ = ends.client.send_all(&payload(9, 16 << 20));
@@ -283,10 +265,7 @@ fn a_direction_takes_no_pipe_while_its_destination_cannot_take_bytes() {
         return;
     }
     let rt = runtime();
-    let ends = {
-        let _in = rt.enter();
-        Ends::new(Kind::Unix, Kind::Unix)
-    };
+    let ends = ends_on(&rt, Kind::Unix, Kind::Unix);
     // The way to the server, which does not read yet, is full before the bridge starts.
     let filled = rt.block_on(async {
         let mut filled = 0;
